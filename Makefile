@@ -1,0 +1,39 @@
+# likewise: set-up and everyday commands. Every target creates what it needs.
+PYTHON ?= python3.11
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+PIP     = $(PY) -m pip --disable-pip-version-check -q
+export PIP_CONSTRAINT = $(CURDIR)/constraints.txt
+
+.PHONY: quickstart test venv venv-core bench-venv lint clean
+
+# Core install only: what a user of the quickstart needs.
+$(VENV)/.core-installed: pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -e .
+	touch $@
+
+# Everything the test-suite exercises (all extras but spark, plus dev tools).
+$(VENV)/.test-installed: $(VENV)/.core-installed
+	$(PIP) install -e '.[dev,ann,text,image,torch,serve,mlflow]'
+	touch $@
+
+venv-core: $(VENV)/.core-installed
+venv: $(VENV)/.test-installed
+
+quickstart: $(VENV)/.core-installed
+	$(VENV)/bin/likewise quickstart
+
+test: $(VENV)/.test-installed
+	$(PY) -m pytest -n 2 -q
+
+# A separate environment with the peer libraries (scikit-surprise, implicit) for benchmarks.
+bench-venv:
+	test -x benchmarks/.venv/bin/python || $(PYTHON) -m venv benchmarks/.venv
+	benchmarks/.venv/bin/python -m pip -q install -e '.[ann]' -r benchmarks/requirements.txt
+
+lint: $(VENV)/.test-installed
+	$(VENV)/bin/ruff check src tests
+
+clean:
+	rm -rf $(VENV) benchmarks/.venv build *.egg-info src/*.egg-info

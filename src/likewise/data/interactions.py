@@ -1,0 +1,452 @@
+"""The core data type: who interacted with what, as a sparse users x items matrix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..errors import ConfigError, DataError
+from .vocabulary import Vocabulary
+
+__all__ = ["Interactions", "DUPLICATE_POLICIES"]
+
+#: How repeated (user, item) rows are merged. ``last``/``first`` order by timestamp when
+#: there is one, else by position in the input; ``error`` rejects duplicates.
+DUPLICATE_POLICIES = ("last", "first", "mean", "sum", "max", "error")
+
+
+@dataclass(frozen=True)
+class _Entries:
+    users: np.ndarray
+    items: np.ndarray
+    values: np.ndarray
+    timestamps: np.ndarray | None
+
+
+class Interactions:
+    """Users x items interactions held as a CSR matrix with id vocabularies.
+
+    Build one with :meth:`from_arrays`, :func:`likewise.read_csv`,
+    :func:`likewise.read_parquet` or :func:`likewise.datasets.movielens`.
+
+    Attributes
+    ----------
+    matrix : scipy.sparse.csr_matrix
+        ``n_users x n_items``, float32, canonical (sorted indices, no duplicates).
+        Explicit data holds ratings, implicit data holds weights (1 or counts).
+    users, items : Vocabulary
+        External ids for rows and columns.
+    timestamps : numpy.ndarray or None
+        int64 seconds aligned with ``matrix.data`` (same CSR order), or None.
+    kind : {"explicit", "implicit"}
+    rating_scale : tuple of float or None
+        ``(lowest, highest)`` rating for explicit data.
+    item_metadata, user_metadata : pandas.DataFrame or None
+        Tables indexed by external id (not every id needs a row).
+
+    Examples
+    --------
+    >>> data = Interactions.from_arrays(["u1", "u1", "u2"], [10, 20, 10], [4.0, 3.0, 5.0])
+    >>> data.n_users, data.n_items, data.kind
+    (2, 2, 'explicit')
+    """
+
+    def __init__(self, matrix: sp.csr_matrix, users: Vocabulary, items: Vocabulary, *,
+                 kind: str, timestamps: np.ndarray | None = None,
+                 rating_scale: tuple[float, float] | None = None,
+                 item_metadata=None, user_metadata=None, source: str | None = None):
+        if kind not in ("explicit", "implicit"):
+            raise ConfigError(f"kind must be 'explicit' or 'implicit', got {kind!r}")
+        if matrix.shape != (len(users), len(items)):
+            raise DataError(
+                f"matrix shape {matrix.shape} does not match vocabularies "
+                f"({len(users)} users, {len(items)} items)"
+            )
+        if timestamps is not None and len(timestamps) != matrix.nnz:
+            raise DataError("timestamps must align with the matrix entries")
+        self.matrix = matrix
+        self.users = users
+        self.items = items
+        self.kind = kind
+        self.timestamps = timestamps
+        self.rating_scale = None if rating_scale is None else (float(rating_scale[0]),
+                                                               float(rating_scale[1]))
+        self.item_metadata = item_metadata
+        self.user_metadata = user_metadata
+        self.source = source
+
+    # -- construction -----------------------------------------------------------------
+    @classmethod
+    def from_arrays(cls, users: Any, items: Any, ratings: Any = None, timestamps: Any = None, *,
+                    kind: str | None = None, rating_scale: tuple[float, float] | None = None,
+                    duplicates: str | None = None, user_vocab: Vocabulary | None = None,
+                    item_vocab: Vocabulary | None = None, item_metadata=None,
+                    user_metadata=None, source: str | None = None) -> "Interactions":
+        """Build interactions from parallel arrays of ids, ratings and timestamps.
+
+        Parameters
+        ----------
+        users, items : array-like
+            External ids (integers or strings), one per row.
+        ratings : array-like, optional
+            Ratings (explicit) or weights (implicit). Without them the data is implicit
+            with weight 1 per row.
+        timestamps : array-like, optional
+            Integer seconds; used to order duplicates and by temporal splits.
+        kind : {"explicit", "implicit"}, optional
+            Default: explicit when ``ratings`` are given, implicit otherwise.
+        rating_scale : (low, high), optional
+            Declared scale of explicit ratings; values outside it are rejected. Default:
+            the observed minimum and maximum.
+        duplicates : {"last", "first", "mean", "sum", "max", "error"}, optional
+            How repeated (user, item) rows are merged. Default ``"last"`` for explicit data
+            (the latest rating wins: by timestamp, else by row order) and ``"sum"`` for
+            implicit data (repeated clicks add up).
+        user_vocab, item_vocab : Vocabulary, optional
+            Use these vocabularies (ids outside them raise :class:`DataError`) instead of
+            building sorted ones from the data.
+        """
+        from ..errors import UnknownIdError
+
+        source_name = source or "input"
+        users_arr = np.asarray(users)
+        items_arr = np.asarray(items)
+        n = len(users_arr)
+        if len(items_arr) != n:
+            raise DataError(f"users and items have different lengths ({n} vs {len(items_arr)})",
+                            path=source)
+        if kind is None:
+            kind = "explicit" if ratings is not None else "implicit"
+        if kind not in ("explicit", "implicit"):
+            raise ConfigError(f"kind must be 'explicit' or 'implicit', got {kind!r}")
+        if duplicates is None:
+            duplicates = "last" if kind == "explicit" else "sum"
+        if duplicates not in DUPLICATE_POLICIES:
+            raise ConfigError(
+                f"duplicates must be one of {', '.join(map(repr, DUPLICATE_POLICIES))}; "
+                f"got {duplicates!r}"
+            )
+
+        try:
+            if user_vocab is None:
+                user_vocab, u = Vocabulary.from_values(users_arr, what="user ids")
+            else:
+                u = user_vocab.index(users_arr, what="user id")
+            if item_vocab is None:
+                item_vocab, i = Vocabulary.from_values(items_arr, what="item ids")
+            else:
+                i = item_vocab.index(items_arr, what="item id")
+        except UnknownIdError as exc:
+            raise DataError(f"{exc} (not in the given vocabulary)", path=source) from None
+        except DataError as exc:
+            raise DataError(exc.reason, path=source) from None
+
+        if ratings is None:
+            values = np.ones(n, dtype=np.float32)
+        else:
+            values = np.asarray(ratings)
+            if values.dtype.kind not in "iuf":
+                try:
+                    values = values.astype(np.float64)
+                except (TypeError, ValueError):
+                    raise DataError("ratings must be numbers", path=source) from None
+            values = values.astype(np.float32, copy=False)
+            if len(values) != n:
+                raise DataError("ratings and ids have different lengths", path=source)
+            bad = ~np.isfinite(values)
+            if bad.any():
+                row = int(np.flatnonzero(bad)[0])
+                raise DataError(f"rating at row {row} is missing or not finite; "
+                                "drop or fill such rows before loading", path=source)
+        if kind == "explicit" and n:
+            lo, hi = float(values.min()), float(values.max())
+            if rating_scale is None:
+                rating_scale = (lo, hi)
+            else:
+                if rating_scale[0] > rating_scale[1]:
+                    raise ConfigError(f"rating_scale must be (low, high) with low <= high, "
+                                      f"got {rating_scale!r}")
+                out = (values < rating_scale[0]) | (values > rating_scale[1])
+                if out.any():
+                    row = int(np.flatnonzero(out)[0])
+                    raise DataError(
+                        f"rating {values[row]:g} at row {row} is outside the declared scale "
+                        f"{rating_scale[0]:g}-{rating_scale[1]:g}; fix the value or the scale",
+                        path=source)
+        ts = None
+        if timestamps is not None:
+            ts = np.asarray(timestamps)
+            if ts.dtype.kind == "f":
+                if not np.all(np.isfinite(ts)) or np.any(ts != np.round(ts)):
+                    raise DataError("timestamps must be whole seconds (integers)", path=source)
+            elif ts.dtype.kind == "M":
+                ts = ts.astype("datetime64[s]").astype(np.int64)
+            elif ts.dtype.kind not in "iu":
+                raise DataError("timestamps must be integers (Unix seconds)", path=source)
+            ts = ts.astype(np.int64, copy=False)
+            if len(ts) != n:
+                raise DataError("timestamps and ids have different lengths", path=source)
+
+        matrix, ts_sorted = _build_csr(u, i, values, ts, len(user_vocab), len(item_vocab),
+                                       duplicates, source_name)
+        return cls(matrix, user_vocab, item_vocab, kind=kind, timestamps=ts_sorted,
+                   rating_scale=rating_scale if kind == "explicit" else None,
+                   item_metadata=item_metadata, user_metadata=user_metadata, source=source)
+
+    # -- basic properties -------------------------------------------------------------
+    @property
+    def n_users(self) -> int:
+        return self.matrix.shape[0]
+
+    @property
+    def n_items(self) -> int:
+        return self.matrix.shape[1]
+
+    @property
+    def nnz(self) -> int:
+        return int(self.matrix.nnz)
+
+    def __len__(self) -> int:
+        return self.nnz
+
+    @property
+    def density(self) -> float:
+        cells = self.n_users * self.n_items
+        return self.nnz / cells if cells else 0.0
+
+    @property
+    def is_explicit(self) -> bool:
+        return self.kind == "explicit"
+
+    def __repr__(self) -> str:
+        scale = f", scale={self.rating_scale[0]:g}-{self.rating_scale[1]:g}" \
+            if self.rating_scale else ""
+        return (f"Interactions({self.nnz} {self.kind} interactions, {self.n_users} users, "
+                f"{self.n_items} items{scale})")
+
+    # -- entry access -----------------------------------------------------------------
+    def user_indices(self) -> np.ndarray:
+        """Row index of every stored entry, in CSR order."""
+        return np.repeat(np.arange(self.n_users, dtype=np.int64), np.diff(self.matrix.indptr))
+
+    def entries(self) -> _Entries:
+        """(user index, item index, value, timestamp) of every entry, in CSR order."""
+        return _Entries(self.user_indices(), self.matrix.indices.astype(np.int64),
+                        self.matrix.data, self.timestamps)
+
+    def to_frame(self, ids: bool = True):
+        """A pandas DataFrame with columns user, item, rating (or weight) and timestamp."""
+        import pandas as pd
+
+        e = self.entries()
+        value_col = "rating" if self.is_explicit else "weight"
+        cols = {
+            "user": self.users.ids_of(e.users) if ids else e.users,
+            "item": self.items.ids_of(e.items) if ids else e.items,
+            value_col: e.values,
+        }
+        if self.timestamps is not None:
+            cols["timestamp"] = self.timestamps
+        return pd.DataFrame(cols)
+
+    def take(self, entries: np.ndarray) -> "Interactions":
+        """The interactions at ``entries`` (indices or a boolean mask in CSR order).
+
+        The id vocabularies are kept whole, so splits built with ``take`` share them.
+        """
+        entries = np.asarray(entries)
+        if entries.dtype == bool:
+            if len(entries) != self.nnz:
+                raise DataError("mask length must equal the number of interactions")
+            mask = entries
+        else:
+            mask = np.zeros(self.nnz, dtype=bool)
+            mask[entries.astype(np.int64)] = True
+        m = self.matrix
+        rows = self.user_indices()[mask]
+        indptr = np.zeros(self.n_users + 1, dtype=m.indptr.dtype)
+        np.cumsum(np.bincount(rows, minlength=self.n_users), out=indptr[1:])
+        sub = sp.csr_matrix((m.data[mask], m.indices[mask], indptr), shape=m.shape)
+        sub.has_sorted_indices = True
+        ts = None if self.timestamps is None else self.timestamps[mask]
+        return self._replace(matrix=sub, timestamps=ts)
+
+    def _replace(self, **changes) -> "Interactions":
+        kw = dict(matrix=self.matrix, users=self.users, items=self.items, kind=self.kind,
+                  timestamps=self.timestamps, rating_scale=self.rating_scale,
+                  item_metadata=self.item_metadata, user_metadata=self.user_metadata,
+                  source=self.source)
+        kw.update(changes)
+        matrix, users, items = kw.pop("matrix"), kw.pop("users"), kw.pop("items")
+        return Interactions(matrix, users, items, **kw)
+
+    def compact(self) -> "Interactions":
+        """Drop users and items that have no interactions (vocabularies shrink)."""
+        return self._subset(np.diff(self.matrix.indptr) > 0,
+                            np.bincount(self.matrix.indices, minlength=self.n_items) > 0)
+
+    def _subset(self, keep_users: np.ndarray, keep_items: np.ndarray) -> "Interactions":
+        m = self.matrix
+        entry_mask = keep_users[self.user_indices()] & keep_items[m.indices]
+        user_map = np.cumsum(keep_users) - 1
+        item_map = np.cumsum(keep_items) - 1
+        rows = user_map[self.user_indices()[entry_mask]]
+        n_users, n_items = int(keep_users.sum()), int(keep_items.sum())
+        indptr = np.zeros(n_users + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=n_users), out=indptr[1:])
+        sub = sp.csr_matrix((m.data[entry_mask], item_map[m.indices[entry_mask]].astype(np.int32),
+                             indptr), shape=(n_users, n_items))
+        sub.has_sorted_indices = True  # item_map is monotone, so order is kept
+        ts = None if self.timestamps is None else self.timestamps[entry_mask]
+        return self._replace(matrix=sub, users=self.users.take(np.flatnonzero(keep_users)),
+                             items=self.items.take(np.flatnonzero(keep_items)), timestamps=ts)
+
+    # -- filters ----------------------------------------------------------------------
+    def filter(self, *, min_user_interactions: int = 1, min_item_interactions: int = 1,
+               top_users: int | None = None, top_items: int | None = None,
+               iterate: bool = False) -> "Interactions":
+        """Keep active users and popular items (the long-tail filter).
+
+        Parameters
+        ----------
+        min_user_interactions, min_item_interactions : int
+            Drop users / items with fewer interactions.
+        top_users, top_items : int, optional
+            Keep only the N most active users / most interacted items (ties by index).
+        iterate : bool
+            Repeat the minimum-count filters until stable (dropping items can push users
+            below their minimum and vice versa).
+
+        Examples
+        --------
+        >>> from likewise.datasets import movielens
+        >>> movielens("100k").filter(min_item_interactions=20).n_items
+        939
+        """
+        from .._params import Int, Bool, validate
+
+        validate("Interactions.filter", {
+            "min_user_interactions": Int(1), "min_item_interactions": Int(1),
+            "top_users": Int(1, none_ok=True), "top_items": Int(1, none_ok=True),
+            "iterate": Bool()}, locals())
+        data = self
+        while True:
+            user_counts = np.diff(data.matrix.indptr)
+            item_counts = np.bincount(data.matrix.indices, minlength=data.n_items)
+            keep_u = user_counts >= min_user_interactions
+            keep_i = item_counts >= min_item_interactions
+            if top_users is not None and top_users < data.n_users:
+                keep_u &= _top_mask(user_counts, top_users)
+            if top_items is not None and top_items < data.n_items:
+                keep_i &= _top_mask(item_counts, top_items)
+            new = data._subset(keep_u, keep_i).compact()
+            if not iterate or (new.n_users == data.n_users and new.n_items == data.n_items):
+                return new
+            data, top_users, top_items = new, None, None
+
+    # -- statistics -------------------------------------------------------------------
+    def stats(self) -> dict:
+        """Counts, density, rating distribution and long-tail summary as a plain dict."""
+        user_counts = np.diff(self.matrix.indptr)
+        item_counts = np.bincount(self.matrix.indices, minlength=self.n_items)
+        out: dict[str, Any] = {
+            "kind": self.kind,
+            "users": self.n_users,
+            "items": self.n_items,
+            "interactions": self.nnz,
+            "density": self.density,
+            "rating_scale": self.rating_scale,
+            "interactions_per_user": _summary(user_counts),
+            "interactions_per_item": _summary(item_counts),
+        }
+        if self.nnz:
+            values, counts = np.unique(self.matrix.data, return_counts=True)
+            if len(values) <= 20:
+                out["value_histogram"] = {float(v): int(c) for v, c in zip(values, counts)}
+            else:
+                hist, edges = np.histogram(self.matrix.data, bins=10)
+                out["value_histogram"] = {f"{edges[k]:.3g}-{edges[k + 1]:.3g}": int(hist[k])
+                                          for k in range(len(hist))}
+            out["mean_value"] = float(self.matrix.data.mean())
+            order = np.sort(item_counts)[::-1]
+            head = max(1, int(round(0.2 * self.n_items)))
+            out["long_tail"] = {
+                "share_of_interactions_on_top_20pct_items": float(order[:head].sum() / self.nnz),
+                "items_with_fewer_than_5": int((item_counts < 5).sum()),
+                "users_with_fewer_than_5": int((user_counts < 5).sum()),
+            }
+        if self.timestamps is not None and len(self.timestamps):
+            out["time_range"] = (int(self.timestamps.min()), int(self.timestamps.max()))
+        return out
+
+
+def _summary(counts: np.ndarray) -> dict:
+    if len(counts) == 0:
+        return {"min": 0, "median": 0.0, "mean": 0.0, "max": 0}
+    return {"min": int(counts.min()), "median": float(np.median(counts)),
+            "mean": float(counts.mean()), "max": int(counts.max())}
+
+
+def _top_mask(counts: np.ndarray, n: int) -> np.ndarray:
+    keep = np.zeros(len(counts), dtype=bool)
+    keep[np.argsort(-counts, kind="stable")[:n]] = True
+    return keep
+
+
+def _build_csr(u, i, values, ts, n_users, n_items, duplicates, source):
+    """Canonical CSR (sorted, duplicates merged by policy) and timestamps in CSR order."""
+    from ._kernels import sort_pairs
+
+    n = len(u)
+    if n == 0:
+        m = sp.csr_matrix((n_users, n_items), dtype=np.float32)
+        return m, (None if ts is None else np.empty(0, dtype=np.int64))
+    perm, indptr = sort_pairs(u, i, n_users)
+    u_s, i_s = u[perm], i[perm]
+    same = (u_s[1:] == u_s[:-1]) & (i_s[1:] == i_s[:-1])
+    if same.any():
+        if duplicates == "error":
+            k = int(np.flatnonzero(same)[0])
+            raise DataError(
+                f"duplicate (user, item) rows {int(perm[k])} and {int(perm[k + 1])}; choose a "
+                "duplicates policy ('last', 'first', 'mean', 'sum' or 'max')", path=source)
+        if ts is not None and duplicates in ("last", "first"):
+            # order each duplicate group by time, then by input position
+            perm = np.lexsort((np.arange(n), ts, i, u))
+            u_s, i_s = u[perm], i[perm]
+        starts = np.flatnonzero(np.r_[True, (u_s[1:] != u_s[:-1]) | (i_s[1:] != i_s[:-1])])
+        ends = np.r_[starts[1:], n]
+        v_s = values[perm]
+        if duplicates == "last":
+            pick = perm[ends - 1]
+            vals = values[pick]
+            t_out = None if ts is None else ts[pick]
+        elif duplicates == "first":
+            pick = perm[starts]
+            vals = values[pick]
+            t_out = None if ts is None else ts[pick]
+        else:
+            if duplicates == "sum":
+                vals = np.add.reduceat(v_s.astype(np.float64), starts)
+            elif duplicates == "mean":
+                vals = np.add.reduceat(v_s.astype(np.float64), starts) / (ends - starts)
+            else:
+                vals = np.maximum.reduceat(v_s, starts)
+            t_out = None if ts is None else np.maximum.reduceat(ts[perm], starts)
+        rows = u_s[starts]
+        cols = i_s[starts]
+        indptr = np.zeros(n_users + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=n_users), out=indptr[1:])
+    else:
+        cols = i_s
+        vals = values[perm]
+        t_out = None if ts is None else ts[perm]
+    index_dtype = np.int32 if max(n_items, len(cols)) < 2**31 - 1 else np.int64
+    m = sp.csr_matrix((np.asarray(vals, dtype=np.float32), cols.astype(index_dtype),
+                       indptr.astype(index_dtype)), shape=(n_users, n_items))
+    m.has_sorted_indices = True
+    m.has_canonical_format = True
+    return m, t_out
