@@ -1,0 +1,44 @@
+"""Evaluation, kept apart from the models: metrics, protocols, comparison and tuning.
+
+Nothing heavy is imported here; the submodules load on first use.
+
+Examples
+--------
+>>> from likewise.evaluation import metrics
+>>> metrics.rmse([4, 3], [3.5, 3.0])
+0.3535533905932738
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_LAZY = {
+    "compare": "likewise.evaluation.compare",
+    "ComparisonResult": "likewise.evaluation.compare",
+    "tune": "likewise.evaluation.tune",
+    "TuneResult": "likewise.evaluation.tune",
+    "Protocol": "likewise.evaluation.protocols",
+    "RatingHoldout": "likewise.evaluation.protocols",
+    "RatingCV": "likewise.evaluation.protocols",
+    "TopNUserHoldout": "likewise.evaluation.protocols",
+    "TopNTemporal": "likewise.evaluation.protocols",
+    "get_protocol": "likewise.evaluation.protocols",
+    "evaluate": "likewise.evaluation.protocols",
+    "predict_all_unrated": "likewise.evaluation.protocols",
+}
+_SUBMODULES = {"metrics", "protocols", "compare", "tune", "report", "registry"}
+
+__all__ = sorted([*_LAZY, *_SUBMODULES])
+
+
+def __getattr__(name: str):
+    if name in _SUBMODULES and name not in _LAZY:
+        return importlib.import_module(f"likewise.evaluation.{name}")
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'likewise.evaluation' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__
