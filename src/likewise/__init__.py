@@ -66,7 +66,7 @@ _LAZY = {
 }
 _SUBMODULES = {"datasets", "data", "models", "index", "evaluation", "features", "testing",
                "metrics", "splits", "cli"}
-_SUBMODULE_PATHS = {"metrics": "likewise.evaluation.metrics", "splits": "likewise.data.splits"}
+_SUBMODULE_PATHS: dict[str, str] = {}
 
 __all__ = sorted([*_LAZY, *_SUBMODULES, "LikewiseError", "DataError", "ConfigError",
                   "NotFittedError", "UnknownIdError", "UnknownUserError", "UnknownItemError",

@@ -140,6 +140,8 @@ class Recommender:
     _param_spec: ClassVar[dict] = {}
     requires_explicit: ClassVar[bool] = False
     estimates_ratings: ClassVar[bool] = True
+    #: the model sets ``global_mean_`` and ``fallback_*_bias_`` itself (skip the default)
+    _sets_own_biases: ClassVar[bool] = False
 
     # -- parameters (scikit-learn style) ---------------------------------------------
     @classmethod
@@ -224,7 +226,9 @@ class Recommender:
         # fallbacks: popularity for rankings, a damped baseline for ratings
         self.item_popularity_ = np.bincount(data.matrix.indices,
                                             minlength=data.n_items).astype(np.float32)
-        if data.is_explicit:
+        if data.is_explicit and self._sets_own_biases:
+            self.global_mean_ = None  # set by _fit
+        elif data.is_explicit:
             mu, bu, bi = damped_biases(data.matrix)
             self.global_mean_ = mu
             self.fallback_user_bias_ = bu

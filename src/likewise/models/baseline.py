@@ -117,6 +117,7 @@ class Baseline(Recommender):
     """
 
     requires_explicit = True
+    _sets_own_biases = True
     _param_spec = {
         "method": Choice(("als", "sgd")),
         "epochs": Int(1, none_ok=True),
