@@ -1,0 +1,362 @@
+"""Compare several models under one protocol, on identical splits.
+
+Examples
+--------
+>>> import likewise
+>>> data = likewise.datasets.movielens("100k")
+>>> result = likewise.compare({"baseline": likewise.Baseline(), "random": likewise.Random()},
+...                           data, protocol="rating_cv", folds=3, progress=False)
+>>> result.to_frame().index.tolist()
+['baseline', 'random']
+>>> result.save("report-dir")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from ..data.interactions import Interactions
+from ..errors import ConfigError, DataError, LikewiseError, UnsupportedError
+from .metrics import higher_is_better
+from .protocols import Protocol, evaluate_fold, get_protocol
+
+__all__ = ["compare", "ComparisonResult", "name_models"]
+
+
+# ---------------------------------------------------------------------------------------
+# the result
+# ---------------------------------------------------------------------------------------
+@dataclass
+class ComparisonResult:
+    """The outcome of :func:`compare`: per-fold scores and their summary.
+
+    Attributes
+    ----------
+    folds : pandas.DataFrame
+        One row per (model, fold) with every metric, ``fit_time`` and ``predict_time``.
+    metrics : list of str
+        The quality metric columns, in display order.
+    sort_by : str
+        Metric the summary is sorted by (best first).
+    protocol : dict
+        Protocol name and parameters.
+    dataset : dict
+        Statistics of the data (``Interactions.stats()``).
+    models : dict
+        Model name -> ``{"class": ..., "params": {...}}``.
+    notes : dict
+        Model name -> why it was not evaluated (e.g. it cannot estimate ratings).
+    versions : dict
+        Python, likewise, numpy, scipy versions.
+    """
+
+    folds: Any
+    metrics: list
+    sort_by: str
+    protocol: dict
+    dataset: dict = field(default_factory=dict)
+    models: dict = field(default_factory=dict)
+    notes: dict = field(default_factory=dict)
+    versions: dict = field(default_factory=dict)
+    elapsed: float = 0.0
+
+    # -- tables -----------------------------------------------------------------------
+    @property
+    def columns(self) -> list[str]:
+        return [*self.metrics, "fit_time", "predict_time"]
+
+    def to_frame(self, std: bool = True):
+        """Summary DataFrame indexed by model: the mean (and ``<metric>_std``) over folds.
+
+        Sorted by :attr:`sort_by`, best first; models that could not be evaluated are left
+        out (see :attr:`notes`).
+        """
+        import pandas as pd
+
+        cols = [c for c in self.columns if c in self.folds.columns]
+        if self.folds.empty:
+            return pd.DataFrame(columns=cols)
+        grouped = self.folds.groupby("model", sort=False)[cols]
+        mean = grouped.mean()
+        out = pd.DataFrame(index=mean.index)
+        sd = grouped.std(ddof=1) if std else None
+        for c in cols:
+            out[c] = mean[c]
+            if std:
+                out[f"{c}_std"] = sd[c]
+        out["folds"] = grouped.size()
+        ascending = not higher_is_better(self.sort_by)
+        out = out.sort_values(self.sort_by, ascending=ascending, kind="stable")
+        out.index.name = "model"
+        return out
+
+    def best(self) -> str:
+        """Name of the best model by :attr:`sort_by`."""
+        frame = self.to_frame(std=False)
+        if frame.empty:
+            raise LikewiseError("no model was evaluated")
+        return str(frame.index[0])
+
+    def to_markdown(self, digits: int = 4) -> str:
+        """A Markdown table: ``mean ± std`` per metric, times in seconds."""
+        from .report import markdown_table
+
+        return markdown_table(self, digits=digits)
+
+    def __str__(self) -> str:
+        return self.to_markdown()
+
+    def to_csv(self, path: str | os.PathLike) -> Path:
+        """Write the summary (mean and std columns) as CSV."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.to_frame().to_csv(path, float_format="%.6g")
+        return path
+
+    def to_dict(self) -> dict:
+        """Everything as plain JSON-serialisable Python objects."""
+        frame = self.to_frame()
+        summary = {}
+        for name, row in frame.iterrows():
+            summary[str(name)] = {c: _num(row[c]) for c in frame.columns}
+        folds = [{k: (_num(v) if not isinstance(v, str) else v) for k, v in rec.items()}
+                 for rec in self.folds.to_dict(orient="records")]
+        return {"protocol": self.protocol, "sort_by": self.sort_by, "metrics": self.metrics,
+                "summary": summary, "folds": folds, "models": self.models,
+                "notes": self.notes, "dataset": _jsonable(self.dataset),
+                "versions": self.versions, "elapsed_seconds": self.elapsed}
+
+    def to_json(self, path: str | os.PathLike) -> Path:
+        """Write :meth:`to_dict` as JSON (NaN written as null)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=2, allow_nan=False))
+        return path
+
+    def plot(self, path: str | os.PathLike, metrics: Iterable[str] | None = None) -> Path:
+        """Write a PNG bar chart (mean with std error bars) of up to 4 metrics per model."""
+        from .report import plot_png
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(plot_png(self, metrics))
+        return path
+
+    def to_html(self, path: str | os.PathLike) -> Path:
+        """Write a self-contained HTML report (inline CSS, the chart embedded as base64)."""
+        from .report import html_report
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(html_report(self), encoding="utf-8")
+        return path
+
+    def save(self, directory: str | os.PathLike) -> dict[str, Path]:
+        """Write ``results.md``, ``results.csv``, ``results.json``, ``results.png`` and
+        ``report.html`` into ``directory``; returns the paths by format."""
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "results.md").write_text(self.to_markdown() + "\n", encoding="utf-8")
+        return {"markdown": d / "results.md", "csv": self.to_csv(d / "results.csv"),
+                "json": self.to_json(d / "results.json"), "png": self.plot(d / "results.png"),
+                "html": self.to_html(d / "report.html")}
+
+
+def _num(v):
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        return None if not np.isfinite(v) else float(v)
+    return v
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (np.generic, float)):
+        return _num(obj.item() if isinstance(obj, np.generic) else obj)
+    return obj
+
+
+def versions() -> dict:
+    """Versions of Python and the numeric stack (for reports)."""
+    import platform
+
+    import scipy
+
+    import likewise
+
+    out = {"python": platform.python_version(), "likewise": likewise.__version__,
+           "numpy": np.__version__, "scipy": scipy.__version__}
+    try:
+        import pandas
+
+        out["pandas"] = pandas.__version__
+    except ImportError:  # pragma: no cover
+        pass
+    out["platform"] = platform.platform(terse=True)
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# compare
+# ---------------------------------------------------------------------------------------
+def name_models(models) -> dict:
+    """``{name: model}`` from a dict, or from a list (names from the class, deduplicated)."""
+    from ..models.base import Recommender
+
+    if isinstance(models, dict):
+        named = {str(k): v for k, v in models.items()}
+    elif isinstance(models, Recommender):
+        named = {type(models).__name__: models}
+    else:
+        try:
+            items = list(models)
+        except TypeError:
+            raise ConfigError("models must be a dict {name: model}, a list of models or a "
+                              f"model; got {type(models).__name__}") from None
+        named = {}
+        for m in items:
+            base = type(m).__name__
+            name, n = base, 2
+            while name in named:
+                name, n = f"{base}-{n}", n + 1
+            named[name] = m
+    if not named:
+        raise ConfigError("compare needs at least one model")
+    for name, m in named.items():
+        if not isinstance(m, Recommender):
+            raise ConfigError(f"model {name!r} is a {type(m).__name__}, not a likewise "
+                              "Recommender")
+    return named
+
+
+def _progress(total: int, enabled: bool, desc: str):
+    from tqdm.auto import tqdm
+
+    disable = not enabled or not (hasattr(sys.stderr, "isatty") and sys.stderr.isatty())
+    return tqdm(total=total, desc=desc, disable=disable, leave=False, unit="fit")
+
+
+def compare(models, data: Interactions, protocol: str | Protocol = "rating_cv", *,
+            k: int = 10, folds: int = 5, metrics: Iterable[str] | None = None,
+            sort_by: str | None = None, random_state: Any = 0, progress: bool = True,
+            mlflow_uri: str | None = None, experiment: str = "likewise",
+            **protocol_options) -> ComparisonResult:
+    """Fit and score several models on the same splits; mean and std over folds.
+
+    Parameters
+    ----------
+    models : dict of name -> Recommender, or list of Recommender
+        Each is cloned for every fold (the objects passed in stay unfitted).
+    data : Interactions
+    protocol : str or Protocol
+        ``"rating_cv"`` (default), ``"rating_holdout"``, ``"topn_user_holdout"``,
+        ``"topn_temporal"``, or a :class:`~likewise.evaluation.protocols.Protocol`.
+    k : int
+        List length and cut-off of the top-N metrics.
+    folds : int
+        Folds of ``rating_cv``; user folds of ``topn_user_holdout`` (1 = a single
+        per-user holdout). The holdout and temporal protocols use one split.
+    metrics : list of str, optional
+        Base metric names (``["rmse", "mae"]``, ``["ndcg", "recall", "auc"]``); default the
+        protocol's.
+    sort_by : str, optional
+        Metric to rank models by (default: the first metric; ``rmse`` or ``ndcg@k``).
+    random_state : None, int or Generator
+        Seed of the splits (every model sees the same splits).
+    progress : bool
+        Show a progress bar (only when stderr is a terminal).
+    mlflow_uri : str, optional
+        Log one MLflow run per model to this tracking URI (e.g. ``file:///tmp/mlruns``);
+        default ``$LIKEWISE_MLFLOW_URI`` when set. Needs the ``mlflow`` extra.
+    experiment : str
+        MLflow experiment name.
+    **protocol_options
+        More protocol options (``test_size``, ``relevance_threshold``, ``gain``...).
+
+    Returns
+    -------
+    ComparisonResult
+
+    Notes
+    -----
+    A model that cannot be evaluated under the protocol (e.g. :class:`~likewise.Popularity`
+    under a rating protocol: it ranks but does not estimate ratings) is listed in
+    ``result.notes`` and left out of the table; other errors propagate.
+    """
+    named = name_models(models)
+    if not isinstance(data, Interactions):
+        raise DataError(f"compare: data must be likewise Interactions, got {type(data).__name__}")
+    proto = get_protocol(protocol, k=k, folds=folds, random_state=random_state,
+                         **protocol_options)
+    proto.check_data(data)
+    metric_names = proto.metric_names(metrics)
+    base_metrics = proto._check_metrics(metrics)
+    if sort_by is None:
+        sort_by = metric_names[0]
+    elif sort_by not in (*metric_names, "fit_time", "predict_time"):
+        matches = [m for m in metric_names if m.split("@")[0] == str(sort_by).split("@")[0]]
+        if not matches:
+            raise ConfigError(f"sort_by={sort_by!r} is not one of the computed metrics: "
+                              f"{', '.join(metric_names)}")
+        sort_by = matches[0]
+    import pandas as pd
+
+    t_start = time.perf_counter()
+    records: list[dict] = []
+    notes: dict[str, str] = {}
+    n_splits = proto.n_splits()
+    bar = _progress(n_splits * len(named), progress, f"compare ({proto.name})")
+    try:
+        for f, split in enumerate(proto.splits(data)):
+            for name, model in named.items():
+                if name in notes:
+                    bar.update(1)
+                    continue
+                bar.set_postfix_str(f"{name} fold {f + 1}/{n_splits}")
+                try:
+                    scores = evaluate_fold(model.clone(), split, proto, base_metrics)
+                except UnsupportedError as exc:
+                    notes[name] = str(exc)
+                    bar.update(1)
+                    continue
+                records.append({"model": name, "fold": f, **scores})
+                bar.update(1)
+    finally:
+        bar.close()
+    frame = pd.DataFrame.from_records(records) if records else \
+        pd.DataFrame(columns=["model", "fold", *metric_names, "fit_time", "predict_time"])
+    result = ComparisonResult(
+        folds=frame, metrics=metric_names, sort_by=sort_by, protocol=proto.describe(),
+        dataset=data.stats(), models={n: {"class": type(m).__name__,
+                                          "params": _params(m)} for n, m in named.items()},
+        notes=notes, versions=versions(), elapsed=time.perf_counter() - t_start)
+    result.dataset["source"] = data.source
+    uri = mlflow_uri or os.environ.get("LIKEWISE_MLFLOW_URI")
+    if uri:
+        from ._mlflow import log_comparison
+
+        log_comparison(result, uri, experiment)
+    return result
+
+
+def _params(model) -> dict:
+    out = {}
+    for k, v in model.get_params().items():
+        if isinstance(v, np.random.Generator):
+            v = "Generator"
+        elif not isinstance(v, (bool, int, float, str, type(None))):
+            v = repr(v)
+        out[k] = _num(v) if isinstance(v, float) else v
+    return out
