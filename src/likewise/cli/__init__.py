@@ -14,9 +14,11 @@ import click
 
 # command name -> "module:attribute"; a module is imported only when its command runs
 COMMANDS = {
+    "compare": ("likewise.cli.compare:compare", "Compare models on equal splits; write reports."),
     "data": ("likewise.cli.data:data", "Inspect, filter and split interaction data."),
     "quickstart": ("likewise.cli.quickstart:quickstart",
                    "Train and compare models on the embedded MovieLens 100K."),
+    "tune": ("likewise.cli.tune:tune", "Grid or random search of a model's parameters by CV."),
 }
 
 
