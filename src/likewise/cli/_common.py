@@ -115,16 +115,12 @@ def _load_dataset(spec: str, variant: str, options: dict) -> "Interactions":
     kind = options.pop("kind", None)
     extra = sorted(set(options) - {"kind"})
     if extra:
-        raise ConfigError(f"option(s) {', '.join(extra)} do not apply to the data set {spec!r}")
+        flags = ", ".join("--" + k.replace("_", "-") for k in extra)
+        raise ConfigError(f"{flags}: only for files, not for the data set {spec!r}")
     if kind not in (None, data.kind):
         if kind != "implicit":
             raise ConfigError(f"data set {spec!r} is {data.kind}; it cannot be read as {kind}")
-        from ..data.interactions import Interactions
-
-        # ratings become weights: same matrix, no scale
-        data = Interactions(data.matrix, data.users, data.items, kind="implicit",
-                            timestamps=data.timestamps, item_metadata=data.item_metadata,
-                            user_metadata=data.user_metadata, source=data.source)
+        data = data.as_implicit(keep_values=True)  # ratings become weights, as read_csv does
     return data
 
 
