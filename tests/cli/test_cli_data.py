@@ -304,3 +304,30 @@ def test_help_does_not_import_heavy_modules(argv):
     rc, heavy = json.loads(done.stdout.strip().splitlines()[-1])
     assert rc == 0
     assert heavy == []
+
+
+# -- documentation -----------------------------------------------------------------------
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
+
+
+def test_docs_cli_examples_run(capsys, tmp_path, monkeypatch):
+    """Every `$ likewise data ...` line in docs/cli.md runs; the shown info output is real."""
+    import re
+    import shlex
+
+    monkeypatch.chdir(tmp_path)
+    text = DOC.read_text()
+    commands = re.findall(r"^\$ (likewise data .*)$", text, re.M)
+    assert len(commands) >= 6
+    for line in commands:
+        argv = shlex.split(line)[1:]
+        code, out, err = run(capsys, *argv)
+        if "ratings.csv" in argv:  # the documented error example (no such file here)
+            assert code == 2 and err.startswith("likewise: error: ")
+            continue
+        assert code == 0, (line, err)
+    shown = re.search(r"## `likewise data info`.*?```text\n(.*?)```", text, re.S).group(1)
+    code, out, _ = run(capsys, "data", "info", "movielens-100k")
+    assert out == shown
+    assert (tmp_path / "splits" / "last1" / "test.parquet").exists()
