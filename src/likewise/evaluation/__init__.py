@@ -1,6 +1,8 @@
 """Evaluation, kept apart from the models: metrics, protocols, comparison and tuning.
 
-Nothing heavy is imported here; the submodules load on first use.
+Nothing heavy is imported here; the submodules load on first use. The functions
+``compare`` and ``tune`` are public as ``likewise.compare`` and ``likewise.tune``
+(``likewise.evaluation.compare`` is the module).
 
 Examples
 --------
@@ -14,9 +16,7 @@ from __future__ import annotations
 import importlib
 
 _LAZY = {
-    "compare": "likewise.evaluation.compare",
     "ComparisonResult": "likewise.evaluation.compare",
-    "tune": "likewise.evaluation.tune",
     "TuneResult": "likewise.evaluation.tune",
     "Protocol": "likewise.evaluation.protocols",
     "RatingHoldout": "likewise.evaluation.protocols",
@@ -29,11 +29,13 @@ _LAZY = {
 }
 _SUBMODULES = {"metrics", "protocols", "compare", "tune", "report", "registry"}
 
-__all__ = sorted([*_LAZY, *_SUBMODULES])
+__all__ = ["ComparisonResult", "Protocol", "RatingCV", "RatingHoldout", "TopNTemporal",
+           "TopNUserHoldout", "TuneResult", "compare", "evaluate", "get_protocol", "metrics",
+           "predict_all_unrated", "protocols", "registry", "report", "tune"]
 
 
 def __getattr__(name: str):
-    if name in _SUBMODULES and name not in _LAZY:
+    if name in _SUBMODULES:
         return importlib.import_module(f"likewise.evaluation.{name}")
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)

@@ -17,9 +17,10 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -28,7 +29,7 @@ from ..errors import ConfigError, DataError, LikewiseError, UnsupportedError
 from .metrics import higher_is_better
 from .protocols import Protocol, evaluate_fold, get_protocol
 
-__all__ = ["compare", "ComparisonResult", "name_models"]
+__all__ = ["ComparisonResult", "compare", "name_models"]
 
 
 # ---------------------------------------------------------------------------------------

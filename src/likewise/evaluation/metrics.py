@@ -45,12 +45,25 @@ import scipy.sparse as sp
 from ..errors import ConfigError, DataError
 
 __all__ = [
-    "rmse", "mae", "mse",
-    "precision_at_k", "recall_at_k", "hit_rate_at_k", "ndcg_at_k", "map_at_k", "mrr_at_k",
-    "auc", "auc_from_scores",
-    "catalogue_coverage", "novelty", "intra_list_diversity",
+    "LOWER_IS_BETTER",
+    "METRIC_NAMES",
+    "auc",
+    "auc_from_scores",
     "average_recommendation_popularity",
-    "hits_matrix", "LOWER_IS_BETTER", "higher_is_better", "METRIC_NAMES",
+    "catalogue_coverage",
+    "higher_is_better",
+    "hit_rate_at_k",
+    "hits_matrix",
+    "intra_list_diversity",
+    "mae",
+    "map_at_k",
+    "mrr_at_k",
+    "mse",
+    "ndcg_at_k",
+    "novelty",
+    "precision_at_k",
+    "recall_at_k",
+    "rmse",
 ]
 
 #: Metrics where a smaller value is better (the rest: larger is better). ``arp`` is listed

@@ -40,8 +40,9 @@ Examples
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -51,9 +52,21 @@ from ..data.interactions import Interactions
 from ..errors import ConfigError, DataError, UnsupportedError
 from . import metrics as M
 
-__all__ = ["Protocol", "RatingHoldout", "RatingCV", "TopNUserHoldout", "TopNTemporal",
-           "PROTOCOLS", "get_protocol", "evaluate", "evaluate_fold", "predict_all_unrated",
-           "RATING_METRICS", "TOPN_METRICS", "DEFAULT_TOPN_METRICS"]
+__all__ = [
+    "DEFAULT_TOPN_METRICS",
+    "PROTOCOLS",
+    "RATING_METRICS",
+    "TOPN_METRICS",
+    "Protocol",
+    "RatingCV",
+    "RatingHoldout",
+    "TopNTemporal",
+    "TopNUserHoldout",
+    "evaluate",
+    "evaluate_fold",
+    "get_protocol",
+    "predict_all_unrated",
+]
 
 RATING_METRICS = ("rmse", "mae", "mse")
 TOPN_METRICS = ("precision", "recall", "hit_rate", "ndcg", "map", "mrr", "auc", "coverage",

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import ConfigError, MissingDependencyError, UnsupportedError
 
-__all__ = ["MODELS", "make_model", "available_models", "resolve"]
+__all__ = ["MODELS", "available_models", "make_model", "resolve"]
 
 #: name -> (public class name in ``likewise``, default keyword arguments)
 MODELS: dict[str, tuple[str, dict]] = {

@@ -11,11 +11,11 @@ import datetime as _dt
 import html
 import io
 import math
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 
-__all__ = ["markdown_table", "plot_png", "html_report", "format_cell"]
+__all__ = ["format_cell", "html_report", "markdown_table", "plot_png"]
 
 
 def format_cell(mean: float, std: float | None = None, digits: int = 4) -> str:
@@ -158,16 +158,16 @@ def html_report(result) -> str:
                     for n, t in result.notes.items())
     folds = int(result.folds["fold"].nunique()) if len(result.folds) else 0
     direction = "lower" if _lower(result.sort_by) else "higher"
-    when = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    when = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         "<title>likewise comparison</title>",
         f"<style>{_CSS}</style></head><body>",
         "<h1>likewise model comparison</h1>",
         f"<p class='muted'>Generated {when} in {result.elapsed:.1f} s.</p>",
-        f"<p>Protocol <code>{html.escape(str(proto.get('protocol')))}</code>, {folds} fold(s); "
-        f"models sorted by <b>{html.escape(result.sort_by)}</b> ({direction} is better). "
-        "Cells are mean ± standard deviation over folds; times in seconds.</p>",
+        (f"<p>Protocol <code>{html.escape(str(proto.get('protocol')))}</code>, {folds} "
+         f"fold(s); models sorted by <b>{html.escape(result.sort_by)}</b> ({direction} is "
+         "better). Cells are mean ± standard deviation over folds; times in seconds.</p>"),
         "<h2>Results</h2>",
         _html_table(header, rows, best_first=True),
         f"<ul>{notes}</ul>" if notes else "",

@@ -31,7 +31,7 @@ from ..errors import ConfigError, DataError
 from .metrics import higher_is_better
 from .protocols import Protocol, evaluate_fold, get_protocol
 
-__all__ = ["tune", "TuneResult", "parameter_grid", "sample_parameters"]
+__all__ = ["TuneResult", "parameter_grid", "sample_parameters", "tune"]
 
 
 @dataclass
