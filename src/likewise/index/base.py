@@ -317,7 +317,6 @@ class Index:
             new_ids = np.asarray(ids).reshape(-1)
             if len(new_ids) != len(x):
                 raise DataError(f"got {len(x)} vectors but {len(new_ids)} ids")
-            self._default_ids = False
         if len(x) == 0:
             return self
         if self.metric == "dot" and self.max_norm is not None:
@@ -335,6 +334,7 @@ class Index:
                             else new_ids)
         self._add(self._prepare_stored(x), x, len(self))
         self._vocab = merged
+        self._default_ids = self._default_ids and ids is None
         return self
 
     # -- persistence -------------------------------------------------------------------
