@@ -46,7 +46,7 @@ from ..errors import (
     UnsupportedError,
 )
 
-__all__ = ["Index", "Neighbours", "METRICS", "FORMAT_VERSION"]
+__all__ = ["Index", "Neighbours", "METRICS", "FORMAT_VERSION", "drop_self"]
 
 #: Metrics every backend supports.
 METRICS = ("cosine", "dot", "euclidean")
@@ -281,14 +281,7 @@ class Index:
         found, scores = self._search(self._prepare_queries(raw), raw,
                                      min(k_eff + int(exclude_self), len(self)), settings)
         if exclude_self:
-            is_self = found == pos[:, None]
-            # stable sort moves the self entry (or, when the search missed it, the last
-            # entry) to the end; everything else keeps its rank
-            drop = is_self | ~is_self.any(axis=1, keepdims=True) & \
-                (np.arange(found.shape[1]) == found.shape[1] - 1)
-            order = np.argsort(drop, axis=1, kind="stable")[:, :k_eff]
-            found = np.take_along_axis(found, order, axis=1)
-            scores = np.take_along_axis(scores, order, axis=1)
+            found, scores = drop_self(found, scores, pos, k_eff)
         return self._wrap(found, scores)
 
     def get_vectors(self, ids: Any) -> np.ndarray:
@@ -464,4 +457,17 @@ def sort_rows(pos: np.ndarray, scores: np.ndarray, higher_is_better: bool):
     """Sort each row best first, ties by position (deterministic), padding (-1) last."""
     key = np.where(pos < 0, np.inf, -scores if higher_is_better else scores)
     order = np.lexsort((pos, key), axis=1)
+    return np.take_along_axis(pos, order, axis=1), np.take_along_axis(scores, order, axis=1)
+
+
+def drop_self(pos: np.ndarray, scores: np.ndarray, self_pos: np.ndarray, k: int):
+    """Remove each row's own position from ``k + 1`` results, keeping ``k``, ranks intact.
+
+    Rows where the search did not return the query itself lose their last entry instead.
+    """
+    is_self = pos == np.asarray(self_pos)[:, None]
+    last = np.arange(pos.shape[1]) == pos.shape[1] - 1
+    drop = is_self | (~is_self.any(axis=1, keepdims=True) & last)
+    # a stable sort moves the dropped entry to the end and keeps the others in order
+    order = np.argsort(drop, axis=1, kind="stable")[:, :k]
     return np.take_along_axis(pos, order, axis=1), np.take_along_axis(scores, order, axis=1)
