@@ -1,43 +1,376 @@
-"""Data sets: MovieLens 100K embedded in the package; larger releases download on demand."""
+"""Data sets: MovieLens 100K embedded in the package; larger releases download on demand.
+
+Every variant returns :class:`~likewise.data.Interactions` with explicit ratings,
+timestamps and item metadata (a DataFrame indexed by ``movieId`` with ``title``,
+``year`` and pipe-separated ``genres``); 100K and 1M also carry user metadata.
+
+Downloads come from the official GroupLens addresses (override the base address with
+``base_url=`` or ``$LIKEWISE_MOVIELENS_URL``), are verified (SHA-256, see
+:data:`RELEASES`), and land in the cache directory (``cache_dir=``,
+``$LIKEWISE_DATA_DIR``, else the user cache directory such as ``~/.cache/likewise``)
+under ``movielens/``. Only complete, verified files ever appear there.
+"""
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..data.interactions import Interactions
+from ..errors import ConfigError, DataError
 
-__all__ = ["movielens", "EMBEDDED_DIR"]
+__all__ = ["movielens", "EMBEDDED_DIR", "RELEASES", "DEFAULT_BASE_URL"]
 
 EMBEDDED_DIR = Path(__file__).parent / "movielens-100k"
+DEFAULT_BASE_URL = "https://files.grouplens.org/datasets/movielens/"
 
 
-def movielens(variant: str = "100k") -> Interactions:
+@dataclass(frozen=True)
+class Release:
+    """One GroupLens archive: where its files are, their format and its checksums."""
+
+    archive: str
+    folder: str
+    layout: str  # "100k" (u.data), "dat" (ratings.dat with ::), "csv" (ratings.csv)
+    rating_scale: tuple[float, float]
+    sha256: str | None
+    size: int | None
+    md5: str | None
+
+
+# SHA-256 and sizes as published in tensorflow-datasets' url_checksums/movielens.txt;
+# MD5s as published by GroupLens next to each archive (<archive>.md5). For 10m only the
+# MD5 is known and for 32m neither: such a download is accepted, its SHA-256 recorded in
+# the cache (<archive>.sha256) and checked before every later extraction.
+RELEASES: dict[str, Release] = {
+    "100k": Release("ml-100k.zip", "ml-100k", "100k", (1, 5),
+                    "50d2a982c66986937beb9ffb3aa76efe955bf3d5c6b761f4e3a7cd717c6a3229",
+                    4924029, "0e33842e24a9c977be4e0107933c0723"),
+    "1m": Release("ml-1m.zip", "ml-1m", "dat", (1, 5),
+                  "a6898adb50b9ca05aa231689da44c217cb524e7ebd39d264c56e2832f2c54e20",
+                  5917549, "c4d9eecfca2ab87c1945afe126590906"),
+    "10m": Release("ml-10m.zip", "ml-10M100K", "dat", (0.5, 5), None, None,
+                   "ce571fd55effeba0271552578f2648bd"),
+    "20m": Release("ml-20m.zip", "ml-20m", "csv", (0.5, 5),
+                   "96f243c338a8665f6bcc89c53edf6ee39162a846940de6b7c8c48aeada765ff3",
+                   198702078, "cd245b17a1ae2cc31bb14903e1204af3"),
+    "25m": Release("ml-25m.zip", "ml-25m", "csv", (0.5, 5),
+                   "8b21cfb7eb1706b4ec0aac894368d90acf26ebdfb6aced3ebd4ad5bd1eb9c6aa",
+                   261978986, "6b51fb2759a8657d3bfcbfc42b592ada"),
+    "32m": Release("ml-32m.zip", "ml-32m", "csv", (0.5, 5), None, None, None),
+    "latest-small": Release("ml-latest-small.zip", "ml-latest-small", "csv", (0.5, 5),
+                            "696d65a3dfceac7c45750ad32df2c259311949efec81f0f144fdfb91ebc9e436",
+                            978202, None),
+}
+
+# the files each layout needs from its archive
+_MEMBERS = {
+    "100k": ("u.data", "u.item", "u.genre", "u.user", "README"),
+    "dat": ("ratings.dat", "movies.dat", "users.dat", "README", "README.html"),
+    "csv": ("ratings.csv", "movies.csv", "README.txt"),
+}
+_OPTIONAL = {"users.dat", "README", "README.html", "README.txt"}
+
+
+def movielens(variant: str = "100k", *, cache_dir: str | os.PathLike | None = None,
+              download: bool = True, progress: bool = True, base_url: str | None = None,
+              embedded: bool = True) -> Interactions:
     """MovieLens ratings with movie titles, years and genres as item metadata.
 
     Parameters
     ----------
-    variant : str
-        ``"100k"`` is embedded (offline, instant).
+    variant : {"100k", "1m", "10m", "20m", "25m", "32m", "latest-small"}
+        ``"100k"`` is embedded in the package (offline, instant); the others are
+        downloaded from GroupLens on first use and cached.
+    cache_dir : path, optional
+        Where downloads are kept. Default ``$LIKEWISE_DATA_DIR`` or the user cache
+        directory (``~/.cache/likewise`` on Linux).
+    download : bool
+        Download when the archive is not cached; with False a missing archive raises.
+    progress : bool
+        Show a progress bar while downloading.
+    base_url : str, optional
+        Address the archives are fetched from (default ``$LIKEWISE_MOVIELENS_URL`` or
+        ``https://files.grouplens.org/datasets/movielens/``).
+    embedded : bool
+        For ``"100k"``: use the copy shipped in the package (default) or, with False,
+        download and parse the original GroupLens ``ml-100k.zip``.
+
+    Returns
+    -------
+    Interactions
+        Explicit ratings (1-5, or 0.5-5 in half stars from 10M on), timestamps,
+        item metadata indexed by movieId (title, year, genres) and, for 100K and 1M,
+        user metadata (age, gender, occupation, zip).
+
+    Raises
+    ------
+    DataError
+        Download failure, checksum mismatch, missing archive with ``download=False`` or a
+        damaged archive; the cache is left without partial files.
 
     Examples
     --------
     >>> from likewise.datasets import movielens
-    >>> movielens("100k")
+    >>> data = movielens("100k")
+    >>> data
     Interactions(100000 explicit interactions, 943 users, 1682 items, scale=1-5)
+    >>> data.item_metadata.loc[1, "title"]
+    'Toy Story'
     """
-    if variant != "100k":
-        from ..errors import ConfigError
+    if variant not in RELEASES:
+        raise ConfigError(f"unknown MovieLens variant {variant!r}; choose one of "
+                          f"{', '.join(map(repr, RELEASES))}")
+    if variant == "100k" and embedded:
+        return _embedded_100k()
+    release = RELEASES[variant]
+    folder = _fetch(release, cache_dir=cache_dir, download=download, progress=progress,
+                    base_url=base_url)
+    parse = {"100k": _parse_100k, "dat": _parse_dat, "csv": _parse_csv}[release.layout]
+    return parse(folder, release, f"movielens-{variant}")
 
-        raise ConfigError(f"unknown MovieLens variant {variant!r}")
+
+# ---------------------------------------------------------------------------------------
+# embedded 100K
+# ---------------------------------------------------------------------------------------
+def _embedded_100k() -> Interactions:
     import pyarrow.csv as pacsv
 
     ratings = pacsv.read_csv(EMBEDDED_DIR / "ratings.csv")
-    movies = pacsv.read_csv(EMBEDDED_DIR / "movies.csv").to_pandas().set_index("movieId")
-    users = pacsv.read_csv(EMBEDDED_DIR / "users.csv").to_pandas().set_index("userId")
-    return Interactions.from_arrays(
+    movies = _read_small_csv(EMBEDDED_DIR / "movies.csv", "movieId")
+    movies["year"] = _clean_year(movies["year"], movies["title"])
+    users = _read_small_csv(EMBEDDED_DIR / "users.csv", "userId")
+    return _clean_interactions(
         ratings["userId"].to_numpy(), ratings["movieId"].to_numpy(),
         ratings["rating"].to_numpy().astype(np.float32), ratings["timestamp"].to_numpy(),
         rating_scale=(1, 5), item_metadata=movies, user_metadata=users,
         source="movielens-100k")
+
+
+def _read_small_csv(path: Path, index: str):
+    import pandas as pd
+
+    return pd.read_csv(path, keep_default_na=False, na_values=[""],
+                       dtype={"zip": str}).set_index(index)
+
+
+def _clean_interactions(users, items, ratings, timestamps, **kw) -> Interactions:
+    """``Interactions.from_arrays`` for small published data known to hold no duplicates.
+
+    For 100K rows a plain NumPy sort is faster than loading the numba kernels
+    ``from_arrays`` uses (about a second on first use), which is what keeps the embedded
+    data set well under a second. Any duplicate pair falls back to ``from_arrays``.
+    """
+    import scipy.sparse as sp
+
+    from ..data.vocabulary import Vocabulary
+
+    if len(users) > 2_000_000:
+        return Interactions.from_arrays(users, items, ratings, timestamps, **kw)
+    user_vocab, u = Vocabulary.from_values(users, what="user ids")
+    item_vocab, i = Vocabulary.from_values(items, what="item ids")
+    order = np.lexsort((i, u))
+    u_s, i_s = u[order], i[order]
+    if len(order) > 1 and np.any((u_s[1:] == u_s[:-1]) & (i_s[1:] == i_s[:-1])):
+        return Interactions.from_arrays(users, items, ratings, timestamps, **kw)
+    ratings = np.asarray(ratings, dtype=np.float32)
+    scale = kw.pop("rating_scale")
+    if np.any((ratings < scale[0]) | (ratings > scale[1])) or not np.all(np.isfinite(ratings)):
+        return Interactions.from_arrays(users, items, ratings, timestamps,
+                                        rating_scale=scale, **kw)
+    indptr = np.zeros(len(user_vocab) + 1, dtype=np.int32)
+    np.cumsum(np.bincount(u_s, minlength=len(user_vocab)), out=indptr[1:])
+    matrix = sp.csr_matrix((ratings[order], i_s.astype(np.int32), indptr),
+                           shape=(len(user_vocab), len(item_vocab)))
+    matrix.has_sorted_indices = True
+    matrix.has_canonical_format = True
+    ts = None if timestamps is None else np.asarray(timestamps, dtype=np.int64)[order]
+    return Interactions(matrix, user_vocab, item_vocab, kind="explicit", timestamps=ts,
+                        rating_scale=scale, **kw)
+
+
+# ---------------------------------------------------------------------------------------
+# download and cache
+# ---------------------------------------------------------------------------------------
+def _fetch(release: Release, *, cache_dir, download: bool, progress: bool,
+           base_url: str | None) -> Path:
+    """The extracted folder of ``release`` in the cache, downloading it if needed."""
+    from ..data._download import (download as fetch, file_sha256, resolve_cache_dir,
+                                  write_text_atomic)
+
+    root = resolve_cache_dir(cache_dir) / "movielens"
+    folder = root / release.folder
+    if folder.is_dir():  # only ever created complete, by one atomic rename
+        return folder
+    archive = root / release.archive
+    recorded = root / (release.archive + ".sha256")
+    if not archive.exists():
+        if not download:
+            raise DataError(f"MovieLens {release.archive} is not in the cache; call with "
+                            "download=True, or put the archive there", path=archive)
+        base = base_url or os.environ.get("LIKEWISE_MOVIELENS_URL") or DEFAULT_BASE_URL
+        url = base.rstrip("/") + "/" + release.archive
+        digest = fetch(url, archive, sha256=release.sha256, md5=release.md5,
+                       size=release.size, progress=progress)
+        write_text_atomic(recorded, digest + "\n")
+    else:
+        expected = release.sha256 or (recorded.read_text().strip() if recorded.exists()
+                                      else None)
+        if expected is not None and file_sha256(archive) != expected:
+            archive.unlink()
+            raise DataError(f"the cached archive does not match its checksum ({expected}) "
+                            "and was removed; run again to download it afresh", path=archive)
+    _extract(archive, release, folder)
+    return folder
+
+
+def _extract(archive: Path, release: Release, folder: Path) -> None:
+    """Extract the needed members into ``folder`` atomically (temp dir, then rename)."""
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=folder.name + ".", suffix=".part"))
+    try:
+        try:
+            with zipfile.ZipFile(archive) as zf:
+                names = {Path(n).name: n for n in zf.namelist() if not n.endswith("/")
+                         and Path(n).parent.name == release.folder}
+                for member in _MEMBERS[release.layout]:
+                    if member not in names:
+                        if member in _OPTIONAL:
+                            continue
+                        raise DataError(f"the archive has no {release.folder}/{member}; it is "
+                                        "not a MovieLens release in the expected layout",
+                                        path=archive)
+                    with zf.open(names[member]) as src, open(tmp / member, "wb") as dst:
+                        shutil.copyfileobj(src, dst, 1 << 20)
+        except zipfile.BadZipFile as exc:
+            archive.unlink()
+            raise DataError(f"the cached archive is damaged ({exc}) and was removed; run "
+                            "again to download it afresh", path=archive) from None
+        os.replace(tmp, folder)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------
+# parsers, one per release layout
+# ---------------------------------------------------------------------------------------
+_TITLE_YEAR = re.compile(r"^(.*?)\s*\((\d{4})\)\s*$")
+
+
+def _split_titles(titles):
+    """'Toy Story (1995)' -> ('Toy Story', 1995); titles without a year keep NA."""
+    import pandas as pd
+
+    parts = titles.str.extract(_TITLE_YEAR)
+    title = parts[0].fillna(titles.str.strip())
+    year = pd.to_numeric(parts[1], errors="coerce").astype("Int64")
+    return title, year
+
+
+def _clean_year(year, title):
+    """Years as nullable integers; a non-numeric year falls back to the one in the title."""
+    import pandas as pd
+
+    y = pd.to_numeric(year, errors="coerce").astype("Int64")
+    from_title = pd.to_numeric(title.str.extract(r"\((\d{4})\)")[0], errors="coerce")
+    return y.fillna(from_title.astype("Int64"))
+
+
+def _decode(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:  # ml-1m and ml-100k metadata are Latin-1
+        return raw.decode("latin-1")
+
+
+def _parse_100k(folder: Path, release: Release, source: str) -> Interactions:
+    import pandas as pd
+
+    from ..data.readers import read_csv
+
+    data = read_csv(folder / "u.data", names=["userId", "movieId", "rating", "timestamp"],
+                    sep="\t", rating_scale=release.rating_scale)
+    genres = [line.split("|")[0] for line in _decode((folder / "u.genre").read_bytes())
+              .splitlines() if line.strip()]
+    rows = [line.split("|") for line in _decode((folder / "u.item").read_bytes()).splitlines()
+            if line.strip()]
+    item = pd.DataFrame({"movieId": [int(r[0]) for r in rows],
+                         "raw_title": [r[1] for r in rows],
+                         "release": [r[2] for r in rows]})
+    flags = np.array([[c == "1" for c in r[5:5 + len(genres)]] for r in rows], dtype=bool)
+    title, year = _split_titles(item["raw_title"])
+    release_year = pd.to_numeric(item["release"].str[-4:], errors="coerce").astype("Int64")
+    movies = pd.DataFrame({
+        "title": title, "year": year.fillna(release_year),
+        "genres": ["|".join(g for g, f in zip(genres, fl) if f) for fl in flags],
+    }, index=pd.Index(item["movieId"], name="movieId"))
+    users = None
+    if (folder / "u.user").exists():
+        users = pd.read_csv(folder / "u.user", sep="|", header=None, encoding="latin-1",
+                            names=["userId", "age", "gender", "occupation", "zip"],
+                            dtype={"zip": str}).set_index("userId")
+    return data._replace(item_metadata=movies, user_metadata=users, source=source)
+
+
+def _parse_dat(folder: Path, release: Release, source: str) -> Interactions:
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    # "1::122::5::838985046": splitting on ':' gives empty fields between the values
+    names = ["userId", "_a", "movieId", "_b", "rating", "_c", "timestamp"]
+    table = pacsv.read_csv(
+        folder / "ratings.dat",
+        read_options=pacsv.ReadOptions(column_names=names),
+        parse_options=pacsv.ParseOptions(delimiter=":", quote_char=False),
+        convert_options=pacsv.ConvertOptions(
+            include_columns=["userId", "movieId", "rating", "timestamp"],
+            column_types={"userId": pa.int64(), "movieId": pa.int64(),
+                          "rating": pa.float32(), "timestamp": pa.int64()}))
+    rows = [line.split("::") for line in _decode((folder / "movies.dat").read_bytes())
+            .splitlines() if line.strip()]
+    raw = pd.Series([r[1] for r in rows])
+    title, year = _split_titles(raw)
+    movies = pd.DataFrame({"title": title.to_numpy(), "year": year.to_numpy(),
+                           "genres": [_genres(r[2]) for r in rows]},
+                          index=pd.Index([int(r[0]) for r in rows], name="movieId"))
+    users = None
+    if (folder / "users.dat").exists():
+        urows = [line.split("::") for line in _decode((folder / "users.dat").read_bytes())
+                 .splitlines() if line.strip()]
+        users = pd.DataFrame({"gender": [r[1] for r in urows],
+                              "age": [int(r[2]) for r in urows],
+                              "occupation": [int(r[3]) for r in urows],
+                              "zip": [r[4] for r in urows]},
+                             index=pd.Index([int(r[0]) for r in urows], name="userId"))
+    return Interactions.from_arrays(
+        table["userId"].to_numpy(), table["movieId"].to_numpy(), table["rating"].to_numpy(),
+        table["timestamp"].to_numpy(), rating_scale=release.rating_scale,
+        item_metadata=movies, user_metadata=users, source=source)
+
+
+def _genres(text: str) -> str:
+    text = text.strip()
+    return "" if text == "(no genres listed)" else text
+
+
+def _parse_csv(folder: Path, release: Release, source: str) -> Interactions:
+    import pandas as pd
+
+    from ..data.readers import read_csv
+
+    data = read_csv(folder / "ratings.csv", user="userId", item="movieId", rating="rating",
+                    timestamp="timestamp", rating_scale=release.rating_scale)
+    raw = pd.read_csv(folder / "movies.csv", dtype={"movieId": "int64"}, encoding="utf-8")
+    title, year = _split_titles(raw["title"])
+    movies = pd.DataFrame({"title": title.to_numpy(), "year": year.to_numpy(),
+                           "genres": raw["genres"].map(_genres).to_numpy()},
+                          index=pd.Index(raw["movieId"].to_numpy(), name="movieId"))
+    return data._replace(item_metadata=movies, source=source)

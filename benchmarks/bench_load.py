@@ -1,0 +1,157 @@
+"""Load a MovieLens-20M-shaped ratings CSV: likewise.read_csv vs pandas + factorize + CSR.
+
+Run by hand (never as a unit test)::
+
+    .venv/bin/python benchmarks/bench_load.py --repeats 3 --write
+
+The CSV (synthetic, ``userId,movieId,rating,timestamp``, ~514 MB) is written once to
+``--data`` (default: $LIKEWISE_BENCH_DIR or /tmp/likewise-bench). Each measurement runs
+in a fresh subprocess, alternating the two methods, and reports the load time (after
+imports), the import time, and the peak resident memory of that subprocess (ru_maxrss,
+which includes the interpreter and libraries). The target of issue 2: likewise takes at
+most 1/3 of pandas' time, with a peak under 2 GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results" / "data.md"
+
+
+def worker(method: str, path: str) -> None:
+    t0 = time.perf_counter()
+    if method == "likewise":
+        import likewise
+        from likewise.data import readers, _kernels  # noqa: F401  (import cost counted)
+    else:
+        import numpy as np
+        import pandas as pd
+        import scipy.sparse as sp
+    t1 = time.perf_counter()
+    if method == "likewise":
+        data = likewise.read_csv(path)
+        shape, nnz = (data.n_users, data.n_items), data.nnz
+    else:
+        df = pd.read_csv(path)
+        users, user_ids = pd.factorize(df["userId"], sort=True)
+        items, item_ids = pd.factorize(df["movieId"], sort=True)
+        # COO -> CSR sums duplicates and sorts indices: the same canonical matrix
+        matrix = sp.csr_matrix((df["rating"].to_numpy(np.float32), (users, items)),
+                               shape=(len(user_ids), len(item_ids)))
+        timestamps = df["timestamp"].to_numpy()  # kept, as likewise keeps them
+        shape, nnz = matrix.shape, matrix.nnz
+        del timestamps
+    t2 = time.perf_counter()
+    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    print(json.dumps({"method": method, "import_s": t1 - t0, "load_s": t2 - t1,
+                      "peak_mb": rss_kb / 1024, "shape": list(shape), "nnz": nnz}))
+
+
+def ensure_csv(directory: Path) -> Path:
+    path = directory / "ratings-ml20m-shape.csv"
+    if path.exists():
+        return path
+    directory.mkdir(parents=True, exist_ok=True)
+    import likewise
+    from likewise.data.synthetic import write_csv
+
+    t = time.perf_counter()
+    data = likewise.synthetic(preset="movielens-20m", rating_scale=(0.5, 5), rating_step=0.5)
+    t_gen = time.perf_counter() - t
+    part = path.with_suffix(".csv.part")
+    t = time.perf_counter()
+    write_csv(data, part)
+    os.replace(part, path)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.0f} MB, {data.nnz} rows): generated in "
+          f"{t_gen:.1f} s, written in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+    return path
+
+
+def run_one(method: str, path: Path) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--worker", method, str(path)],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default=os.environ.get("LIKEWISE_BENCH_DIR", "/tmp/likewise-bench"))
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--write", action="store_true", help=f"write the table to {RESULTS}")
+    ap.add_argument("--worker", nargs=2, metavar=("METHOD", "PATH"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        worker(*args.worker)
+        return
+    path = ensure_csv(Path(args.data))
+    runs: dict[str, list[dict]] = {"likewise": [], "pandas": []}
+    for r in range(args.repeats):
+        order = ("likewise", "pandas") if r % 2 == 0 else ("pandas", "likewise")
+        for method in order:
+            res = run_one(method, path)
+            runs[method].append(res)
+            print(f"run {r + 1} {method:8s} load {res['load_s']:6.2f} s  import "
+                  f"{res['import_s']:4.2f} s  peak {res['peak_mb']:6.0f} MB", file=sys.stderr)
+    lw, pdm = runs["likewise"], runs["pandas"]
+    assert lw[0]["shape"] == pdm[0]["shape"] and lw[0]["nnz"] == pdm[0]["nnz"], (lw[0], pdm[0])
+
+    def med(rs, key):
+        return statistics.median(x[key] for x in rs)
+
+    ratio = med(lw, "load_s") / med(pdm, "load_s")
+    try:
+        load = os.getloadavg()
+    except OSError:
+        load = (float("nan"),) * 3
+    lines = [
+        f"### Loading a MovieLens-20M-shaped CSV ({lw[0]['nnz']:,} rows, "
+        f"{lw[0]['shape'][0]:,} users x {lw[0]['shape'][1]:,} items, "
+        f"{path.stat().st_size / 1e6:.0f} MB)",
+        "",
+        f"Command: `{Path(sys.executable).name} benchmarks/bench_load.py --repeats "
+        f"{args.repeats}{' --write' if args.write else ''}`  ",
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs (shared; load average "
+        f"{load[0]:.1f} at the end), Python {platform.python_version()}; median of "
+        f"{args.repeats} runs, each in a fresh subprocess, methods alternating.",
+        "",
+        "| method | load time (s) | import (s) | peak RSS (MB) |",
+        "| --- | ---: | ---: | ---: |",
+        f"| likewise.read_csv -> Interactions | {med(lw, 'load_s'):.2f} | "
+        f"{med(lw, 'import_s'):.2f} | {med(lw, 'peak_mb'):.0f} |",
+        f"| pandas.read_csv + factorize + scipy CSR | {med(pdm, 'load_s'):.2f} | "
+        f"{med(pdm, 'import_s'):.2f} | {med(pdm, 'peak_mb'):.0f} |",
+        "",
+        f"**likewise / pandas load time: {ratio:.2f}** (target <= 0.33: "
+        f"{'met' if ratio <= 1 / 3 else 'NOT met'}); likewise peak "
+        f"{med(lw, 'peak_mb'):.0f} MB (target < 2048 MB: "
+        f"{'met' if med(lw, 'peak_mb') < 2048 else 'NOT met'}).",
+        "",
+        "Per run (s): likewise " + ", ".join(f"{x['load_s']:.2f}" for x in lw)
+        + "; pandas " + ", ".join(f"{x['load_s']:.2f}" for x in pdm) + ".",
+    ]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.write:
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(text if not RESULTS.exists() else _merge(RESULTS.read_text(), text))
+
+
+def _merge(old: str, new: str) -> str:
+    """Replace this benchmark's section in the results file, keep other sections."""
+    head = new.splitlines()[0].split("(")[0]
+    kept = [s for s in old.split("### ") if s.strip() and not ("### " + s).startswith(head)]
+    return "".join("### " + s for s in kept) + new
+
+
+if __name__ == "__main__":
+    main()
