@@ -151,13 +151,13 @@ class ComparisonResult:
         path.write_bytes(plot_png(self, metrics))
         return path
 
-    def to_html(self, path: str | os.PathLike) -> Path:
+    def to_html(self, path: str | os.PathLike, *, _png: bytes | None = None) -> Path:
         """Write a self-contained HTML report (inline CSS, the chart embedded as base64)."""
         from .report import html_report
 
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(html_report(self), encoding="utf-8")
+        path.write_text(html_report(self, _png), encoding="utf-8")
         return path
 
     def save(self, directory: str | os.PathLike) -> dict[str, Path]:
@@ -166,9 +166,10 @@ class ComparisonResult:
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         (d / "results.md").write_text(self.to_markdown() + "\n", encoding="utf-8")
+        png = self.plot(d / "results.png")
         return {"markdown": d / "results.md", "csv": self.to_csv(d / "results.csv"),
-                "json": self.to_json(d / "results.json"), "png": self.plot(d / "results.png"),
-                "html": self.to_html(d / "report.html")}
+                "json": self.to_json(d / "results.json"), "png": png,
+                "html": self.to_html(d / "report.html", _png=png.read_bytes())}
 
 
 def _num(v):

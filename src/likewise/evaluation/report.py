@@ -146,10 +146,13 @@ def _kv_table(d: dict) -> str:
     return _html_table(["", "value"], rows)
 
 
-def html_report(result) -> str:
-    """A single self-contained HTML page: table, chart (base64 PNG), data, models, versions."""
+def html_report(result, png: bytes | None = None) -> str:
+    """A single self-contained HTML page: table, chart (base64 PNG), data, models, versions.
+
+    ``png`` reuses an already drawn chart (:func:`plot_png`).
+    """
     header, rows = _table_rows(result, 4)
-    png = base64.b64encode(plot_png(result)).decode("ascii")
+    png = base64.b64encode(png if png is not None else plot_png(result)).decode("ascii")
     proto = result.protocol
     params_rows = [[name, info["class"], ", ".join(f"{k}={v}" for k, v in info["params"].items())
                     or "(defaults)"] for name, info in result.models.items()]
