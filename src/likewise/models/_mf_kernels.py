@@ -323,22 +323,28 @@ def _bpr_epoch(indptr, indices, entry_user, pu, qi, bi, lr, reg, samples_per_chu
             if verify and _contains(indices, indptr[u], indptr[u + 1], j):
                 skipped[c] += 1
                 continue
+            # row views let LLVM vectorise the factor loops
+            p = pu[u]
+            qa = qi[i]
+            qb = qi[j]
             x = bi[i] - bi[j]
             for f in range(n_factors):
-                x += pu[u, f] * (qi[i, f] - qi[j, f])
+                x += p[f] * (qa[f] - qb[f])
             # clamp: fastmath assumes no infinities, and z saturates long before +-30
-            z = 1.0 / (1.0 + np.exp(min(max(x, -30.0), 30.0)))
+            z = np.float32(1.0 / (1.0 + np.exp(min(max(x, -30.0), 30.0))))
             if x > 0:
                 correct[c] += 1
             bi[i] += lr * (z - reg * bi[i])
             bi[j] += lr * (-z - reg * bi[j])
+            shrink = np.float32(1.0) - lr * reg
+            step = lr * z
             for f in range(n_factors):
-                puf = pu[u, f]
-                qif = qi[i, f]
-                qjf = qi[j, f]
-                pu[u, f] += lr * (z * (qif - qjf) - reg * puf)
-                qi[i, f] += lr * (z * puf - reg * qif)
-                qi[j, f] += lr * (-z * puf - reg * qjf)
+                puf = p[f]
+                qif = qa[f]
+                qjf = qb[f]
+                p[f] = shrink * puf + step * (qif - qjf)
+                qa[f] = shrink * qif + step * puf
+                qb[f] = shrink * qjf - step * puf
     return correct.sum(), skipped.sum()
 
 
@@ -378,6 +384,26 @@ def bpr_reference(indptr, indices, entry_user, pu, qi, bi, lr, reg, n_samples, s
         qi[i] += lr * (z * p - reg * a)
         qi[j] += lr * (-z * p - reg * b)
     return correct, skipped
+
+
+@njit(cache=True)
+def bpr_fold_in(items, qi, bi, n_samples, lr, reg, seed, p):
+    """BPR SGD on one new user's vector ``p`` (sorted history ``items``; items frozen)."""
+    n_items, n_factors = qi.shape
+    n = items.shape[0]
+    state = np.empty(1, dtype=np.uint64)
+    state[0] = seed
+    for _ in range(n_samples):
+        i = items[np.int64(_xorshift(state, 0) % np.uint64(n))]
+        j = np.int64(_xorshift(state, 0) % np.uint64(n_items))
+        if _contains(items, 0, n, j):
+            continue
+        x = bi[i] - bi[j]
+        for f in range(n_factors):
+            x += p[f] * (qi[i, f] - qi[j, f])
+        z = 1.0 / (1.0 + np.exp(min(max(x, -30.0), 30.0)))
+        for f in range(n_factors):
+            p[f] += lr * (z * (qi[i, f] - qi[j, f]) - reg * p[f])
 
 
 # ---------------------------------------------------------------------------------------
