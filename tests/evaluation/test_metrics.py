@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from likewise.errors import ConfigError, DataError
 from likewise.evaluation import metrics as M
@@ -225,3 +227,26 @@ def test_auc_matches_sklearn_style_pair_count():
     order = np.where(np.take_along_axis(masked, order, axis=1) == -np.inf, -1, order)
     assert M.auc(order, sp.csr_matrix(rel_dense.astype(np.float32))) == \
         pytest.approx(np.mean(expected))
+
+
+# -- properties ------------------------------------------------------------------------
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 10_000), st.integers(1, 8), st.integers(2, 20))
+def test_ranking_metrics_are_bounded_and_perfect_lists_score_one(seed, k, n_items):
+    rng = np.random.default_rng(seed)
+    n_users = 6
+    rel_dense = (rng.random((n_users, n_items)) < 0.3).astype(np.float32)
+    rel = sp.csr_matrix(rel_dense)
+    recs = np.stack([rng.permutation(n_items) for _ in range(n_users)])[:, :k]
+    for fn in (M.precision_at_k, M.recall_at_k, M.hit_rate_at_k, M.ndcg_at_k, M.map_at_k,
+               M.mrr_at_k):
+        per = fn(recs, rel, per_user=True)
+        ok = ~np.isnan(per)
+        assert np.all((per[ok] >= 0) & (per[ok] <= 1 + 1e-12))
+        assert np.array_equal(ok, rel_dense.sum(axis=1) > 0)
+    # relevant items first (in any order) -> NDCG, MAP and recall-bounded metrics are perfect
+    ideal = np.argsort(-rel_dense - rng.random(rel_dense.shape) * 0.1, axis=1)[:, :k]
+    ok = rel_dense.sum(axis=1) > 0
+    assert np.allclose(M.ndcg_at_k(ideal, rel, per_user=True)[ok], 1.0)
+    assert np.allclose(M.map_at_k(ideal, rel, per_user=True)[ok], 1.0)
+    assert np.allclose(M.hit_rate_at_k(ideal, rel, per_user=True)[ok], 1.0)

@@ -192,3 +192,14 @@ def test_predict_all_unrated(ml100k):
     assert len(blocks) == 2 and sum(len(b) for b in blocks) == len(frame)
     with pytest.raises(likewise.UnknownUserError):
         predict_all_unrated(model, ml100k, users=[99999])
+
+
+def test_cold_pairs_are_counted_not_dropped(ml100k):
+    proto = RatingHoldout(test_size=0.2, random_state=0)
+    split = next(proto.splits(ml100k))
+    out = evaluate_fold(likewise.Baseline(), split, proto)
+    cold_items = set(split.cold_items().tolist())
+    expected = split.test.to_frame()["item"].isin(cold_items).sum()
+    assert split.summary()["cold_users"] == 0
+    assert out["cold_pairs"] == expected > 0
+    assert out["n_test"] == split.test.nnz

@@ -128,9 +128,10 @@ class Protocol:
 
     def describe(self) -> dict:
         """Protocol name and parameters (for reports)."""
-        from dataclasses import asdict
+        from dataclasses import fields
 
-        params = {k: v for k, v in asdict(self).items()
+        params = {f.name: getattr(self, f.name) for f in fields(self)}
+        params = {k: v for k, v in params.items()
                   if not isinstance(v, (np.random.Generator, np.ndarray))}
         return {"protocol": self.name, **params}
 
@@ -339,7 +340,9 @@ def evaluate_fold(model, split, protocol: Protocol, metrics=None, *, fit: bool =
 
     Returns a dict of metric values plus ``fit_time`` and ``predict_time`` (seconds; the
     predict time covers the model calls only, not the metric arithmetic) and counts of
-    what was evaluated (``n_test``, ``n_users``, ``cold_users``).
+    what was evaluated: rating protocols report ``n_test`` pairs and ``cold_pairs`` (pairs
+    whose user or item has no training data, scored by the fallback); top-N protocols
+    report ``n_users`` evaluated and ``cold_users`` skipped.
     """
     base = protocol._check_metrics(metrics)
     train, test = split
@@ -351,17 +354,21 @@ def evaluate_fold(model, split, protocol: Protocol, metrics=None, *, fit: bool =
     else:
         out["fit_time"] = float("nan")
     if protocol.task == "rating":
-        out.update(_score_ratings(model, test, base))
+        out.update(_score_ratings(model, train, test, base))
     else:
         out.update(_score_topn(model, train, test, protocol, base))
     return out
 
 
-def _score_ratings(model, test: Interactions, base) -> dict:
+def _score_ratings(model, train: Interactions, test: Interactions, base) -> dict:
     if not model.estimates_ratings:
         raise UnsupportedError(f"{type(model).__name__} ranks items but does not estimate "
                                "ratings; evaluate it with a top-N protocol")
     e = test.entries()
+    # pairs whose user or item has no training data: scored by the model's fallback
+    user_known = np.diff(train.matrix.indptr) > 0
+    item_known = np.bincount(train.matrix.indices, minlength=train.n_items) > 0
+    cold = ~(user_known[e.users] & item_known[e.items])
     t0 = time.perf_counter()
     pred = model.predict(test.users.ids_of(e.users), test.items.ids_of(e.items))
     elapsed = time.perf_counter() - t0
@@ -369,6 +376,7 @@ def _score_ratings(model, test: Interactions, base) -> dict:
     out = {name: funcs[name](e.values, pred) for name in base}
     out["predict_time"] = elapsed
     out["n_test"] = float(len(pred))
+    out["cold_pairs"] = float(cold.sum())
     return out
 
 
