@@ -1,0 +1,719 @@
+"""Hybrids: blend several recommenders (``WeightedHybrid``) or route users and items to the
+model that suits them (``SwitchingHybrid``).
+
+Sub-models are given as fitted or unfitted recommenders, or as JSON specs
+``{"class": "ContentKNN", "params": {...}}`` (the form a saved hybrid keeps). With
+``refit=True`` (default) each one is cloned and fitted on the hybrid's data; with
+``refit=False`` already fitted models are used as they are (fit-on-fit), so an expensive
+collaborative model can be trained once and blended with several content models.
+
+The hybrid's catalogue is the training items followed by any extra items a sub-model
+knows (e.g. metadata-only items of :class:`~likewise.ContentKNN`), so new items can be
+recommended. Scores are mapped by id, so sub-models need not share vocabularies.
+"""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import re
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from .._params import Bool, Choice, Float, Int
+from ..data.interactions import Interactions
+from ..data.vocabulary import Vocabulary
+from ..errors import ConfigError, DataError, ModelFormatError, UnsupportedError
+from .base import Recommender, _blocks, _jsonable, _to_json, top_n
+
+__all__ = ["WeightedHybrid", "SwitchingHybrid", "normalise_scores", "NORMALISATIONS"]
+
+#: Per-user score normalisations of :class:`WeightedHybrid`.
+NORMALISATIONS = ("minmax", "zscore", "rank")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
+_SUB = "sub__"
+
+
+def normalise_scores(scores: np.ndarray, method: str = "minmax") -> np.ndarray:
+    """Normalise each row of a score block; non-finite entries (missing) map to the row minimum.
+
+    ``minmax`` -> [0, 1]; ``zscore`` -> mean 0, std 1; ``rank`` -> rank / (n - 1) in [0, 1]
+    (ties share their average rank). A constant row becomes all zeros.
+
+    Examples
+    --------
+    >>> normalise_scores(np.array([[1.0, 3.0, 2.0]]), "minmax").tolist()
+    [[0.0, 1.0, 0.5]]
+    """
+    s = np.array(scores, dtype=np.float64, copy=True)
+    finite = np.isfinite(s)
+    if method == "rank":
+        from scipy.stats import rankdata
+
+        s[~finite] = -np.inf
+        r = rankdata(s, axis=1, method="average") - 1.0
+        out = r / max(s.shape[1] - 1, 1)
+        lowest = np.where(finite, out, np.inf).min(axis=1, keepdims=True)
+        out = np.where(finite, out, np.where(np.isfinite(lowest), lowest, 0.0))
+        return out.astype(np.float32)
+    n = finite.sum(axis=1, keepdims=True)
+    filled = np.where(finite, s, 0.0)
+    if method == "minmax":
+        lo = np.where(finite, s, np.inf).min(axis=1, keepdims=True)
+        hi = np.where(finite, s, -np.inf).max(axis=1, keepdims=True)
+        span = hi - lo
+        ok = np.isfinite(span) & (span > 0)
+        out = np.where(ok, (filled - np.where(ok, lo, 0)) / np.where(ok, span, 1), 0.0)
+        out = np.where(finite, out, 0.0)
+    elif method == "zscore":
+        mean = filled.sum(axis=1, keepdims=True) / np.maximum(n, 1)
+        var = (np.where(finite, s - mean, 0.0) ** 2).sum(axis=1, keepdims=True) / np.maximum(n, 1)
+        std = np.sqrt(var)
+        ok = std > 0
+        out = np.where(ok, (filled - mean) / np.where(ok, std, 1), 0.0)
+        low = np.where(finite, out, np.inf).min(axis=1, keepdims=True)
+        out = np.where(finite, out, np.where(np.isfinite(low), low, 0.0))
+    else:
+        raise ConfigError(f"normalisation must be one of {', '.join(map(repr, NORMALISATIONS))}; "
+                          f"got {method!r}")
+    return out.astype(np.float32)
+
+
+def _build(spec: Any, what: str) -> Recommender:
+    """A Recommender from an instance or a ``{"class": ..., "params": ...}`` spec."""
+    if isinstance(spec, Recommender):
+        return spec
+    if isinstance(spec, dict) and "class" in spec:
+        name = str(spec["class"])
+        if "." in name:
+            module, _, cls_name = name.rpartition(".")
+            if not module.startswith("likewise."):
+                raise ConfigError(f"{what}: refusing to load class {name!r} from outside likewise")
+            try:
+                cls = getattr(importlib.import_module(module), cls_name)
+            except (ImportError, AttributeError):
+                raise ConfigError(f"{what}: unknown model class {name!r}") from None
+        else:
+            import likewise
+
+            try:
+                cls = getattr(likewise, name)
+            except AttributeError:
+                raise ConfigError(f"{what}: unknown model class {name!r}") from None
+        if not (isinstance(cls, type) and issubclass(cls, Recommender)):
+            raise ConfigError(f"{what}: {name!r} is not a likewise model")
+        params = spec.get("params") or {}
+        if not isinstance(params, dict):
+            raise ConfigError(f"{what}: params must be a dict, got {params!r}")
+        try:
+            return cls(**params)
+        except TypeError as exc:
+            raise ConfigError(f"{what}: bad parameters for {name} ({exc})") from None
+    raise ConfigError(f"{what} must be a likewise recommender or a spec "
+                      f"{{'class': 'ContentKNN', 'params': {{...}}}}, got {spec!r}")
+
+
+def _spec_of(model: Recommender, what: str) -> dict:
+    params = {}
+    for name, value in model.get_params().items():
+        value = _to_json(value)
+        if isinstance(value, np.random.Generator):
+            value = None
+        if isinstance(value, Recommender) or (isinstance(value, dict) and any(
+                isinstance(v, Recommender) for v in value.values())):
+            value = _to_json_models(value, f"{what}.{name}")
+        if not _jsonable(value):
+            raise ModelFormatError(f"{what}: parameter {name}={value!r} cannot be saved as JSON")
+        params[name] = value
+    cls = type(model)
+    return {"class": f"{cls.__module__}.{cls.__qualname__}", "params": params}
+
+
+def _to_json_models(value, what):
+    if isinstance(value, Recommender):
+        return _spec_of(value, what)
+    if isinstance(value, dict):
+        return {k: _to_json_models(v, f"{what}.{k}") for k, v in value.items()}
+    return value
+
+
+class _Hybrid(Recommender):
+    """Shared machinery: sub-model building/fitting, id mapping and persistence."""
+
+    estimates_ratings = False
+
+    # subclasses: name -> spec/instance of the sub-models (None entries are absent)
+    def _model_params(self) -> dict[str, Any]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _set_model_params(self, specs: dict[str, Any]) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def _fit_submodels(self, data: Interactions) -> None:
+        subs = {}
+        for name, spec in self._model_params().items():
+            if spec is None:
+                continue
+            model = _build(spec, f"{type(self).__name__} model {name!r}")
+            if self.refit or not getattr(model, "fitted_", False):
+                model = model.clone().fit(data)
+            subs[name] = model
+        if not subs:
+            raise ConfigError(f"{type(self).__name__}: no models given")
+        self._cache_models = subs
+        # the catalogue: training items, then items only a sub-model knows
+        items = self.items_
+        for model in subs.values():
+            if model.items_.is_integer == items.is_integer:
+                items = items.union(model.items_.ids)
+        extra = len(items) - len(self.items_)
+        if extra > 0:
+            m = self.user_items_
+            self.user_items_ = sp.csr_matrix((m.data, m.indices, m.indptr),
+                                             shape=(m.shape[0], len(items)))
+            self.item_popularity_ = np.r_[self.item_popularity_,
+                                          np.zeros(extra, np.float32)].astype(np.float32)
+            if getattr(self, "fallback_item_bias_", None) is not None:
+                self.fallback_item_bias_ = np.r_[self.fallback_item_bias_,
+                                                 np.zeros(extra, np.float32)].astype(np.float32)
+            self.items_ = items
+        self.model_names_ = sorted(subs)
+
+    @property
+    def models_(self) -> dict[str, Recommender]:
+        """The fitted sub-models by name."""
+        self._check_fitted()
+        return dict(self._cache_models)
+
+    def _maps(self):
+        """Per sub-model: (user rows for our users, item columns for our items), -1 = unknown."""
+        if getattr(self, "_cache_maps", None) is None:
+            maps = {}
+            for name, model in self._cache_models.items():
+                urows = model.users_.index(self.users_.ids, "ignore") if len(self.users_) and \
+                    model.users_.is_integer == self.users_.is_integer else \
+                    np.full(len(self.users_), -1, np.int64)
+                icols = model.items_.index(self.items_.ids, "ignore") \
+                    if model.items_.is_integer == self.items_.is_integer else \
+                    np.full(len(self.items_), -1, np.int64)
+                maps[name] = (urows, icols)
+            self._cache_maps = maps
+        return self._cache_maps
+
+    def _sub_scores(self, name: str, user_idx: np.ndarray) -> np.ndarray:
+        """Sub-model scores for our users x our items; NaN where it knows neither."""
+        model = self._cache_models[name]
+        urows, icols = self._maps()[name]
+        rows = urows[user_idx]
+        out = np.full((len(user_idx), self.n_items), np.nan, dtype=np.float32)
+        known_u = rows >= 0
+        known_i = icols >= 0
+        if known_u.any():
+            s = np.asarray(model._score(rows[known_u]), dtype=np.float32)
+            block = out[known_u]
+            block[:, known_i] = s[:, icols[known_i]]
+            out[known_u] = block
+        return out
+
+    def _sub_history(self, name: str, item_idx: np.ndarray, values: np.ndarray):
+        model = self._cache_models[name]
+        _, icols = self._maps()[name]
+        sub_idx = icols[item_idx]
+        keep = sub_idx >= 0
+        if not keep.any():
+            return None
+        s = np.asarray(model._score_history(sub_idx[keep], values[keep]), dtype=np.float32)
+        out = np.full(self.n_items, np.nan, dtype=np.float32)
+        known = icols >= 0
+        out[known] = s[icols[known]]
+        return out
+
+    # -- persistence: sub-models are flattened into the hybrid's own manifest ------------
+    def save(self, path):
+        """Save the hybrid and its fitted sub-models in one model directory (or .zip).
+
+        Sub-models given as instances are stored as JSON specs, so after loading the
+        ``models`` parameter(s) hold ``{"class": ..., "params": ...}`` dicts.
+        """
+        self._check_fitted()
+        original = self._model_params()
+        self._set_model_params({k: None if v is None else (
+            v if isinstance(v, dict) else _spec_of(v, f"model {k!r}"))
+            for k, v in original.items()})
+        try:
+            return super().save(path)
+        finally:
+            self._set_model_params(original)
+
+    def _extra_state(self) -> dict:
+        state: dict[str, Any] = {}
+        specs = {}
+        for name, model in self._cache_models.items():
+            specs[name] = _spec_of(model, f"model {name!r}")
+            sub = {k: getattr(model, k) for k in model._learned_names()}
+            sub.update(model._extra_state())
+            for key, value in sub.items():
+                state[f"{_SUB}{name}__{key}"] = value
+        state["submodels_"] = specs
+        return state
+
+    def _after_load(self) -> None:
+        specs = getattr(self, "submodels_", None) or {}
+        flat = {k: v for k, v in vars(self).items() if k.startswith(_SUB)}
+        subs = {}
+        for name, spec in specs.items():
+            model = _build(spec, f"saved model {name!r}")
+            prefix = f"{_SUB}{name}__"
+            for key, value in flat.items():
+                if key.startswith(prefix):
+                    attr = key[len(prefix):]
+                    if attr == "rating_scale_" and isinstance(value, list):
+                        value = tuple(value)
+                    setattr(model, attr, value)
+            model._after_load()
+            subs[name] = model
+        for key in flat:
+            delattr(self, key)
+        if hasattr(self, "submodels_"):
+            del self.submodels_
+        self._cache_models = subs
+        self._cache_maps = None
+
+    def _learned_names(self) -> list[str]:
+        return [k for k in super()._learned_names() if not k.startswith(_SUB)
+                and k != "submodels_"]
+
+    def _check_name(self, name: str) -> None:
+        if not isinstance(name, str) or not _NAME.match(name) or "__" in name:
+            raise ConfigError(f"{type(self).__name__}: model names must be letters, digits, - "
+                              f"or _ (no '__'), got {name!r}")
+
+
+# ---------------------------------------------------------------------------------------
+class WeightedHybrid(_Hybrid):
+    """Blend recommenders: ``score = sum_m w_m * normalise(score_m)`` per user.
+
+    Parameters
+    ----------
+    models : dict
+        Name -> recommender (fitted or not) or spec ``{"class": ..., "params": ...}``.
+    weights : dict, optional
+        Name -> non-negative weight (default: equal). Tune them with :meth:`fit_weights`
+        on a validation split, or with :func:`likewise.tune` over ``weights``.
+    normalisation : {"minmax", "zscore", "rank"}
+        Per-user normalisation of each model's scores before blending, so models on
+        different scales (ratings, cosines, counts) are comparable. A model that cannot
+        score a user or an item (unknown to it) contributes that row's lowest value.
+    refit : bool
+        Clone and fit every sub-model on the hybrid's data (True), or use already fitted
+        ones as they are (False; unfitted ones are still fitted).
+    similarity_model : str, optional
+        Which sub-model answers ``similar_items`` (default: the highest-weighted one that
+        supports it).
+
+    Examples
+    --------
+    >>> import likewise
+    >>> data = likewise.datasets.movielens("100k")
+    >>> blend = likewise.WeightedHybrid(
+    ...     models={"pop": likewise.Popularity(), "content": likewise.ContentKNN()},
+    ...     weights={"pop": 0.7, "content": 0.3}).fit(data)
+    >>> blend.recommend([1], n=5).items.shape
+    (1, 5)
+    """
+
+    _param_spec = {
+        "normalisation": Choice(NORMALISATIONS),
+        "refit": Bool(),
+    }
+
+    def __init__(self, models: dict | None = None, *, weights: dict | None = None,
+                 normalisation: str = "minmax", refit: bool = True,
+                 similarity_model: str | None = None):
+        self.models = models
+        self.weights = weights
+        self.normalisation = normalisation
+        self.refit = refit
+        self.similarity_model = similarity_model
+
+    def _model_params(self):
+        return dict(self.models or {})
+
+    def _set_model_params(self, specs):
+        self.models = specs
+
+    def _check_params(self, data) -> None:
+        if not isinstance(self.models, dict) or not self.models:
+            raise ConfigError("WeightedHybrid: models must be a non-empty dict name -> model, "
+                              f"got {self.models!r}")
+        for name in self.models:
+            self._check_name(name)
+        self._weight_vector(sorted(self.models))
+        if self.similarity_model is not None and self.similarity_model not in self.models:
+            raise ConfigError(f"WeightedHybrid: similarity_model must be one of "
+                              f"{sorted(self.models)}, got {self.similarity_model!r}")
+
+    def _weight_vector(self, names: list[str]) -> np.ndarray:
+        if self.weights is None:
+            return np.full(len(names), 1.0 / len(names))
+        if not isinstance(self.weights, dict):
+            raise ConfigError(f"WeightedHybrid: weights must be a dict name -> weight, got "
+                              f"{self.weights!r}")
+        unknown = sorted(set(self.weights) - set(names))
+        if unknown:
+            raise ConfigError(f"WeightedHybrid: weights names {unknown} are not models "
+                              f"({names})")
+        w = []
+        for name in names:
+            v = self.weights.get(name, 0.0)
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.number)) or \
+                    not np.isfinite(v) or v < 0:
+                raise ConfigError(f"WeightedHybrid: weights[{name!r}] must be a number >= 0, "
+                                  f"got {v!r}")
+            w.append(float(v))
+        w = np.asarray(w)
+        if w.sum() <= 0:
+            raise ConfigError("WeightedHybrid: weights must not all be 0")
+        return w / w.sum()
+
+    def _fit(self, data: Interactions) -> None:
+        self._fit_submodels(data)
+        self.weights_ = self._weight_vector(self.model_names_).astype(np.float64)
+
+    def _blend(self, parts: list[np.ndarray | None], weights: np.ndarray) -> np.ndarray:
+        total = None
+        wsum = None
+        for part, w in zip(parts, weights):
+            if part is None or w == 0:
+                continue
+            has = np.isfinite(part).any(axis=1, keepdims=True)  # user known to this model
+            contrib = normalise_scores(part, self.normalisation) * np.float32(w)
+            contrib = np.where(has, contrib, 0.0)
+            total = contrib if total is None else total + contrib
+            wsum = np.where(has, w, 0.0) if wsum is None else wsum + np.where(has, w, 0.0)
+        if total is None:
+            raise UnsupportedError("no sub-model could score this request")
+        return (total / np.where(wsum > 0, wsum, 1.0)).astype(np.float32)
+
+    def _score(self, user_idx: np.ndarray) -> np.ndarray:
+        parts = [self._sub_scores(name, user_idx) if w > 0 else None
+                 for name, w in zip(self.model_names_, self.weights_)]
+        return self._blend(parts, self.weights_)
+
+    def _score_history(self, item_idx: np.ndarray, values: np.ndarray) -> np.ndarray:
+        parts = []
+        for name, w in zip(self.model_names_, self.weights_):
+            try:
+                s = self._sub_history(name, item_idx, values) if w > 0 else None
+            except UnsupportedError:
+                s = None
+            parts.append(None if s is None else s[None, :])
+        if all(p is None for p in parts):
+            raise UnsupportedError("none of the blended models can recommend from a history")
+        return self._blend(parts, self.weights_)[0]
+
+    def _similar_items_idx(self, item_idx: np.ndarray, n: int):
+        names = [self.similarity_model] if self.similarity_model else \
+            [self.model_names_[i] for i in np.argsort(-self.weights_, kind="stable")]
+        for name in names:
+            model = self._cache_models[name]
+            _, icols = self._maps()[name]
+            sub_idx = icols[item_idx]
+            try:
+                if (sub_idx < 0).any():
+                    continue
+                sub_n = min(n, model.n_items - 1)
+                si, ss = model._similar_items_idx(sub_idx, sub_n)
+            except UnsupportedError:
+                continue
+            # map the sub-model's item indices back to ours
+            back = self.items_.index(model.items_.ids_of(np.where(si >= 0, si, 0)).ravel(),
+                                    "ignore").reshape(si.shape)
+            back = np.where(si >= 0, back, -1)
+            out_i = np.full((len(item_idx), n), -1, dtype=np.int64)
+            out_s = np.full((len(item_idx), n), np.nan, dtype=np.float32)
+            out_i[:, : back.shape[1]] = back
+            out_s[:, : back.shape[1]] = np.where(back >= 0, ss, np.nan)
+            return out_i, out_s
+        raise UnsupportedError("no blended model supports similar_items for these items")
+
+    # -- weight tuning ------------------------------------------------------------------
+    def fit_weights(self, validation: Interactions, *, metric: str = "ndcg@10",
+                    step: float = 0.1, grid: list[dict] | None = None,
+                    users: Any = None):
+        """Choose the weights that maximise a ranking metric on a validation split.
+
+        Every candidate is scored on the same users from the sub-models' scores computed
+        once per block of users (the blends are cheap), so a fine grid costs little more
+        than one evaluation. Sets ``weights`` (the parameter, so a refit reproduces it)
+        and the fitted weights, and returns the table of candidates.
+
+        Parameters
+        ----------
+        validation : Interactions
+            Held-out interactions sharing the training data's ids (e.g. the test part of
+            ``likewise.splits.user_holdout`` applied to the training data). Any positive
+            value counts as relevant.
+        metric : str
+            ``ndcg@K``, ``recall@K``, ``precision@K`` or ``hit_rate@K``.
+        step : float
+            Grid step on the simplex of weights (0.1 -> 11 candidates for two models).
+        grid : list of dict, optional
+            Explicit candidates instead of the simplex grid.
+        users : array-like, optional
+            Only these validation users (default: every user with validation items).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per candidate: the weights and the metric, best first.
+
+        Examples
+        --------
+        >>> table = blend.fit_weights(validation, metric="ndcg@10")  # doctest: +SKIP
+        >>> blend.weights  # doctest: +SKIP
+        {'content': 0.2, 'pop': 0.8}
+        """
+        import pandas as pd
+
+        self._check_fitted()
+        kind, k = _parse_metric(metric)
+        names = self.model_names_
+        if grid is None:
+            if not (isinstance(step, (int, float)) and 0 < step <= 1):
+                raise ConfigError(f"step must be a number in (0, 1], got {step!r}")
+            ticks = int(round(1 / step))
+            cands = [c for c in itertools.product(range(ticks + 1), repeat=len(names))
+                     if sum(c) == ticks]
+            candidates = np.asarray(cands, dtype=np.float64) / ticks
+        else:
+            candidates = np.asarray([[float(g.get(nm, 0.0)) for nm in names] for g in grid])
+            if (candidates < 0).any() or (candidates.sum(axis=1) <= 0).any():
+                raise ConfigError("every grid entry needs non-negative weights, not all 0")
+            candidates = candidates / candidates.sum(axis=1, keepdims=True)
+        # validation relevance in our id space
+        rel = _relevance_in(self, validation)
+        uidx = np.nonzero(np.diff(rel.indptr) > 0)[0]
+        if users is not None:
+            wanted = self.users_.index(np.asarray(users).reshape(-1), "ignore")
+            uidx = np.intersect1d(uidx, wanted[wanted >= 0])
+        if len(uidx) == 0:
+            raise DataError("the validation data has no interactions for users the model knows")
+        totals = np.zeros(len(candidates))
+        count = 0
+        for lo, hi in _blocks(len(uidx), self._block_rows()):
+            block = uidx[lo:hi]
+            parts = [self._sub_scores(name, block) for name in names]
+            norm = []
+            for part in parts:
+                has = np.isfinite(part).any(axis=1, keepdims=True)
+                norm.append((normalise_scores(part, self.normalisation), has))
+            rel_block = rel[block]
+            for c, w in enumerate(candidates):
+                total = np.zeros((len(block), self.n_items), dtype=np.float32)
+                wsum = np.zeros((len(block), 1))
+                for (p, has), wi in zip(norm, w):
+                    if wi > 0:
+                        total += np.where(has, p * np.float32(wi), 0.0).astype(np.float32)
+                        wsum += np.where(has, wi, 0.0)
+                total /= np.where(wsum > 0, wsum, 1.0).astype(np.float32)
+                self._mask(total, block, np.arange(len(block)), None, None)
+                top, _ = top_n(total, k)
+                totals[c] += _ranking_metric(kind, top, rel_block, k).sum()
+            count += len(block)
+        scores = totals / count
+        best = int(np.argmax(scores))
+        self.weights = {nm: float(round(v, 6)) for nm, v in zip(names, candidates[best])}
+        self.weights_ = candidates[best].astype(np.float64)
+        table = pd.DataFrame(candidates, columns=[f"w_{nm}" for nm in names])
+        table[metric] = scores
+        return table.sort_values(metric, ascending=False, kind="stable").reset_index(drop=True)
+
+
+def _parse_metric(metric: str) -> tuple[str, int]:
+    m = re.fullmatch(r"(ndcg|recall|precision|hit_rate)@(\d+)", str(metric))
+    if not m or int(m.group(2)) < 1:
+        raise ConfigError(f"metric must look like 'ndcg@10', 'recall@20', 'precision@5' or "
+                          f"'hit_rate@10', got {metric!r}")
+    return m.group(1), int(m.group(2))
+
+
+def _relevance_in(model: Recommender, data: Interactions) -> sp.csr_matrix:
+    """``data`` as a (model users x model items) 0/1 CSR, matched by id."""
+    if not isinstance(data, Interactions):
+        raise DataError(f"validation must be likewise Interactions, got {type(data).__name__}")
+    coo = data.matrix.tocoo()
+    u = model.users_.index(data.users.ids, "ignore")[coo.row]
+    i = model.items_.index(data.items.ids, "ignore")[coo.col]
+    keep = (u >= 0) & (i >= 0) & (coo.data > 0)
+    rel = sp.csr_matrix((np.ones(keep.sum(), np.float32), (u[keep], i[keep])),
+                        shape=(model.n_users, model.n_items))
+    rel.sum_duplicates()
+    rel.data[:] = 1.0
+    return rel
+
+
+def _ranking_metric(kind: str, top: np.ndarray, rel: sp.csr_matrix, k: int) -> np.ndarray:
+    """Per-row binary ranking metric of top-k index lists against a 0/1 CSR (vectorised)."""
+    rows = np.arange(top.shape[0])[:, None]
+    hits = np.asarray(rel[np.broadcast_to(rows, top.shape).ravel(),
+                          np.maximum(top, 0).ravel()]).reshape(top.shape) > 0
+    hits &= top >= 0
+    n_rel = np.diff(rel.indptr)
+    if kind == "ndcg":
+        disc = 1.0 / np.log2(np.arange(2, top.shape[1] + 2))
+        dcg = (hits * disc).sum(axis=1)
+        ideal = np.cumsum(disc)[np.minimum(n_rel, top.shape[1]) - 1]
+        return np.where(n_rel > 0, dcg / np.where(n_rel > 0, ideal, 1), 0.0)
+    if kind == "recall":
+        return hits.sum(axis=1) / np.maximum(n_rel, 1)
+    if kind == "precision":
+        return hits.sum(axis=1) / k
+    return hits.any(axis=1).astype(np.float64)
+
+
+# ---------------------------------------------------------------------------------------
+class SwitchingHybrid(_Hybrid):
+    """Route each user (and item) to the model that can serve it.
+
+    Users with fewer than ``user_threshold`` training interactions are served by
+    ``cold_user`` (content or popularity), the others by ``warm`` (collaborative). Items
+    with fewer than ``item_threshold`` interactions (default 1: items nobody touched,
+    e.g. metadata-only items of a content model) are scored by ``cold_item`` instead of
+    the warm model. Per user, warm items get the warm model's scores min-max normalised
+    over the warm items, cold items get the cold-item model's scores min-max normalised
+    over all its items, times ``cold_item_weight``, so both compete in one list.
+
+    Parameters
+    ----------
+    warm : recommender or spec
+        The collaborative model for warm users and items.
+    cold_user : recommender or spec, optional
+        Serves cold users (default: the warm model).
+    cold_item : recommender or spec, optional
+        Scores cold items (default: none; cold items then rank last).
+    user_threshold : int
+        Users with fewer training interactions than this are cold.
+    item_threshold : int
+        Items with fewer training interactions than this are cold.
+    cold_item_weight : float
+        Scale of cold items' normalised scores relative to warm items' (in [0, 1] each).
+    refit : bool
+        See :class:`WeightedHybrid`.
+
+    Examples
+    --------
+    >>> import likewise
+    >>> data = likewise.datasets.movielens("100k")
+    >>> model = likewise.SwitchingHybrid(warm=likewise.Baseline(),
+    ...                                  cold_user=likewise.ContentKNN(popularity_prior=0.9),
+    ...                                  user_threshold=10).fit(data)
+    >>> model.recommend([1], n=3).items.shape
+    (1, 3)
+    """
+
+    _param_spec = {
+        "user_threshold": Int(0),
+        "item_threshold": Int(0),
+        "cold_item_weight": Float(0.0),
+        "refit": Bool(),
+    }
+
+    def __init__(self, warm: Any = None, cold_user: Any = None, cold_item: Any = None, *,
+                 user_threshold: int = 5, item_threshold: int = 1,
+                 cold_item_weight: float = 1.0, refit: bool = True):
+        self.warm = warm
+        self.cold_user = cold_user
+        self.cold_item = cold_item
+        self.user_threshold = user_threshold
+        self.item_threshold = item_threshold
+        self.cold_item_weight = cold_item_weight
+        self.refit = refit
+
+    def _model_params(self):
+        return {"warm": self.warm, "cold_user": self.cold_user, "cold_item": self.cold_item}
+
+    def _set_model_params(self, specs):
+        self.warm, self.cold_user, self.cold_item = (specs["warm"], specs["cold_user"],
+                                                     specs["cold_item"])
+
+    def _check_params(self, data) -> None:
+        if self.warm is None:
+            raise ConfigError("SwitchingHybrid: warm must be a recommender (the collaborative "
+                              "model), got None")
+
+    def _fit(self, data: Interactions) -> None:
+        self._fit_submodels(data)
+        counts = np.diff(data.matrix.indptr)
+        self.cold_users_ = np.asarray(counts < self.user_threshold)
+        item_counts = np.zeros(len(self.items_), dtype=np.int64)
+        item_counts[: data.n_items] = np.bincount(data.matrix.indices, minlength=data.n_items)
+        self.cold_items_ = np.asarray(item_counts < self.item_threshold)
+
+    def _combine(self, warm: np.ndarray, cold: np.ndarray | None) -> np.ndarray:
+        """Warm scores on warm items, cold-item scores on cold items, one scale."""
+        ci = self.cold_items_
+        out = np.full(warm.shape, np.nan, dtype=np.float32)
+        if (~ci).any():
+            out[:, ~ci] = normalise_scores(warm[:, ~ci], "minmax")
+        if ci.any() and cold is not None:
+            # normalised over all of the cold-item model's items, so a cold item's value
+            # says how it compares with everything that model knows (not only other cold
+            # items, which may be just one)
+            out[:, ci] = normalise_scores(cold, "minmax")[:, ci] * \
+                np.float32(self.cold_item_weight)
+        return out
+
+    def _score(self, user_idx: np.ndarray) -> np.ndarray:
+        has_cold_item = "cold_item" in self._cache_models and self.cold_items_.any()
+        out = np.empty((len(user_idx), self.n_items), dtype=np.float32)
+        cold_u = self.cold_users_[user_idx] & ("cold_user" in self._cache_models)
+        for mask, name in ((~cold_u, "warm"), (cold_u, "cold_user")):
+            if not mask.any():
+                continue
+            users = user_idx[mask]
+            main = self._sub_scores(name, users)
+            cold = self._sub_scores("cold_item", users) if has_cold_item else None
+            out[mask] = self._combine(main, cold)
+        return out
+
+    def _score_history(self, item_idx: np.ndarray, values: np.ndarray) -> np.ndarray:
+        name = "cold_user" if len(item_idx) < self.user_threshold and \
+            "cold_user" in self._cache_models else "warm"
+        main = self._sub_history(name, item_idx, values)
+        if main is None:
+            raise UnsupportedError("the history has no item the serving model knows")
+        cold = None
+        if "cold_item" in self._cache_models and self.cold_items_.any():
+            try:
+                cold = self._sub_history("cold_item", item_idx, values)
+            except UnsupportedError:
+                cold = None
+        return self._combine(main[None, :], None if cold is None else cold[None, :])[0]
+
+    def _similar_items_idx(self, item_idx: np.ndarray, n: int):
+        # cold items have no collaborative neighbours: ask the cold-item model for them
+        out_i = np.full((len(item_idx), n), -1, dtype=np.int64)
+        out_s = np.full((len(item_idx), n), np.nan, dtype=np.float32)
+        cold = self.cold_items_[item_idx]
+        for mask, name in ((~cold, "warm"), (cold, "cold_item")):
+            if not mask.any():
+                continue
+            if name not in self._cache_models:
+                name = "warm"
+            model = self._cache_models[name]
+            _, icols = self._maps()[name]
+            sub_idx = icols[item_idx[mask]]
+            ok = sub_idx >= 0
+            if not ok.any():
+                continue
+            si, ss = model._similar_items_idx(sub_idx[ok], min(n, model.n_items - 1))
+            back = self.items_.index(model.items_.ids_of(np.where(si >= 0, si, 0)).ravel(),
+                                    "ignore").reshape(si.shape)
+            back = np.where(si >= 0, back, -1)
+            rows = np.nonzero(mask)[0][ok]
+            out_i[rows, : back.shape[1]] = back
+            out_s[rows, : back.shape[1]] = np.where(back >= 0, ss, np.nan)
+        return out_i, out_s

@@ -1,0 +1,132 @@
+"""WeightedHybrid and SwitchingHybrid: contract, normalisation, routing, weight tuning."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import likewise
+from likewise.errors import ConfigError
+from likewise.models.hybrid import SwitchingHybrid, WeightedHybrid, normalise_scores
+from likewise.testing import RecommenderContract, contract_data
+
+POP = {"class": "Popularity"}
+CONTENT = {"class": "ContentKNN", "params": {"list_fields": ["genres"],
+                                             "text_fields": ["title"]}}
+
+
+class TestWeightedHybrid(RecommenderContract):
+    kind = "explicit"
+    invalid_params = [dict(normalisation="softmax"), dict(weights={"pop": -1.0}),
+                      dict(models={})]
+
+    def make_model(self, **params):
+        params.setdefault("models", {"pop": POP, "content": CONTENT})
+        params.setdefault("weights", {"pop": 0.6, "content": 0.4})
+        return WeightedHybrid(**params)
+
+
+class TestWeightedHybridRank(RecommenderContract):
+    kind = "implicit"
+    invalid_params = [dict(refit="yes")]
+
+    def make_model(self, **params):
+        return WeightedHybrid({"base": {"class": "Popularity", "params": {"method": "trending"}},
+                               "content": CONTENT}, normalisation="rank", **params)
+
+
+class TestSwitchingHybrid(RecommenderContract):
+    kind = "explicit"
+    invalid_params = [dict(user_threshold=-1), dict(warm=None), dict(cold_item_weight=-2.0)]
+
+    def make_model(self, **params):
+        params.setdefault("warm", {"class": "Baseline"})
+        params.setdefault("cold_user", CONTENT)
+        params.setdefault("cold_item", CONTENT)
+        params.setdefault("user_threshold", 60)  # ~a third of the contract users are cold
+        return SwitchingHybrid(**params)
+
+
+def test_normalisations():
+    s = np.array([[1.0, 3.0, 2.0, np.nan], [5.0, 5.0, 5.0, 5.0]])
+    mm = normalise_scores(s, "minmax")
+    np.testing.assert_allclose(mm[0], [0, 1, 0.5, 0])
+    np.testing.assert_allclose(mm[1], 0)
+    z = normalise_scores(s, "zscore")
+    np.testing.assert_allclose(z[0, :3].mean(), 0, atol=1e-6)
+    assert z[0, 3] == z[0, :3].min()
+    r = normalise_scores(s, "rank")
+    assert r[0].argmax() == 1 and r[0, 3] == r[0].min()
+    with pytest.raises(ConfigError):
+        normalise_scores(s, "softmax")
+
+
+def test_blend_is_weighted_average_of_normalised_parts():
+    data = contract_data("explicit")
+    pop = likewise.Popularity().fit(data)
+    cont = likewise.ContentKNN().fit(data)
+    blend = WeightedHybrid({"p": pop, "c": cont}, weights={"p": 3, "c": 1},
+                           refit=False).fit(data)
+    assert blend.models_["p"] is pop  # fit-on-fit: the fitted model is used as is
+    u = np.arange(5)
+    expected = 0.75 * normalise_scores(pop._score(u)) + \
+        0.25 * normalise_scores(cont._score(u))[:, :data.n_items]
+    np.testing.assert_allclose(blend._score(u)[:, :data.n_items], expected, atol=1e-6)
+    only_pop = WeightedHybrid({"p": pop, "c": cont}, weights={"p": 1, "c": 0},
+                              refit=False).fit(data)
+    users = data.users.ids[:5]
+    np.testing.assert_array_equal(only_pop.recommend(users, n=10).items,
+                                  pop.recommend(users, n=10).items)
+
+
+def test_fit_weights_picks_the_better_model():
+    from likewise.splits import user_holdout
+
+    data = likewise.datasets.movielens("100k")
+    train, valid = user_holdout(data, test_size=0.2, random_state=1)
+    blend = WeightedHybrid({"pop": likewise.Popularity(), "content": likewise.ContentKNN()}
+                           ).fit(train)
+    table = blend.fit_weights(valid, metric="ndcg@10", step=0.25)
+    assert len(table) == 5 and list(table.columns) == ["w_content", "w_pop", "ndcg@10"]
+    assert blend.weights["pop"] >= 0.5  # popularity dominates pure content on ML100K
+    assert table["ndcg@10"].iloc[0] == table["ndcg@10"].max()
+    # the table's best score equals an evaluation of the chosen blend
+    from likewise.metrics import ndcg_at_k
+
+    uidx = np.nonzero(np.diff(valid.matrix.indptr) > 0)[0]
+    recs = blend.recommend(train.users.ids[uidx], n=10)
+    assert ndcg_at_k(recs.item_indices, valid.matrix[uidx], 10) == \
+        pytest.approx(table["ndcg@10"].iloc[0], abs=1e-6)
+
+
+def test_switching_routes_cold_users_and_items():
+    meta = pd.DataFrame({"title": ["Alien", "Aliens", "Toy Story", "Toy Story 2",
+                                   "Alien Resurrection"],
+                         "genres": ["Sci-Fi|Horror", "Sci-Fi|Action", "Animation|Comedy",
+                                    "Animation|Comedy", "Sci-Fi|Horror"]},
+                        index=["a1", "a2", "t1", "t2", "a4"])
+    users = ["u1"] * 3 + ["u2"] * 3 + ["u3"]
+    items = ["a1", "a2", "t1", "t1", "t2", "a2", "a1"]
+    data = likewise.Interactions.from_arrays(users, items, [5, 4, 1, 5, 4, 1, 5],
+                                             item_metadata=meta)
+    pop = likewise.Popularity()
+    content = likewise.ContentKNN(centered=False)
+    model = SwitchingHybrid(warm=pop, cold_user=content, cold_item=content,
+                            user_threshold=2).fit(data)
+    assert model.cold_users_.tolist() == [False, False, True]
+    assert "a4" in model.items_ and model.cold_items_[model.items_.index(["a4"])[0]]
+    # u3 (one interaction, Alien) is served by content: the unseen Alien film comes first
+    assert model.recommend(["u3"], n=1).items[0][0] == "a4"
+    # the cold item's neighbours come from the content model
+    assert model.similar_items(["a4"], n=1).items[0][0] == "a1"
+
+
+def test_saved_hybrid_with_instances_round_trips(tmp_path):
+    data = contract_data("implicit")
+    model = WeightedHybrid({"pop": likewise.Popularity(), "c": likewise.ContentKNN()}).fit(data)
+    before = model.recommend(data.users.ids[:3], n=5)
+    model.save(tmp_path / "h")
+    assert isinstance(model.models["pop"], likewise.Popularity)  # instances kept in memory
+    loaded = likewise.load(tmp_path / "h")
+    assert loaded.models["pop"]["class"].endswith("Popularity")
+    after = loaded.recommend(data.users.ids[:3], n=5)
+    np.testing.assert_array_equal(before.item_indices, after.item_indices)
