@@ -74,20 +74,20 @@ def test_compare_sort_metric_and_threshold(capsys):
 
 def test_compare_errors_are_one_line(capsys, tmp_path):
     code, out, err = run(capsys, "compare", "movielens-100k", "--models", "nope")
-    assert code == 2 and err.count("\n") == 1 and "unknown model 'nope'" in err
-    code, out, err = run(capsys, "compare", str(tmp_path / "missing.csv"), "--models",
-                         "baseline")
+    assert code == 2 and out == "" and err.count("\n") == 1 and "unknown model 'nope'" in err
+    code, _, err = run(capsys, "compare", str(tmp_path / "missing.csv"), "--models",
+                       "baseline")
     assert code == 2 and "no such file" in err
-    code, out, err = run(capsys, "compare", "movielens-100k", "--models", "baseline",
-                         "--protocol", "rating_cv", "--test-size", "0.1")
+    code, _, err = run(capsys, "compare", "movielens-100k", "--models", "baseline",
+                       "--protocol", "rating_cv", "--test-size", "0.1")
     assert code == 2 and "no option 'test_size'" in err
-    code, out, err = run(capsys, "compare", "movielens-100k", "--models", "baseline",
-                         "--metrics", "ndcg")
+    code, _, err = run(capsys, "compare", "movielens-100k", "--models", "baseline",
+                       "--metrics", "ndcg")
     assert code == 2 and "not available for the rating_cv protocol" in err
 
 
 def test_compare_list_models(capsys):
-    code, out, err = run(capsys, "compare", "--list-models")
+    code, out, _ = run(capsys, "compare", "--list-models")
     assert code == 0
     assert any(line.startswith("baseline ") for line in out.splitlines())
     assert "popularity-weighted" in out

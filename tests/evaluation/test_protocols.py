@@ -91,7 +91,7 @@ def test_topn_user_holdout_equals_per_user_reference(ml100k):
 
 def test_topn_never_recommends_training_items(ml100k):
     proto = TopNUserHoldout(k=20, random_state=0)
-    train, test = next(proto.splits(ml100k))
+    train, _ = next(proto.splits(ml100k))
     model = likewise.Popularity().fit(train)
     users = train.users.ids[:50]
     recs = model.recommend(users, n=20)
