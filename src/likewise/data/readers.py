@@ -269,7 +269,7 @@ def _diagnose(src: _Source, rating_scale, id_type: str) -> DataError | None:
             others = [d for d in _DELIMITERS if d != src.sep and d in shown]
             hint = f" (the line contains {others[0]!r}: wrong delimiter? pass sep={others[0]!r})" \
                 if others and len(fields) < ncols else " (check the delimiter and quoting)"
-            return DataError(f"has {len(fields)} fields, expected {ncols} like the header "
+            return DataError(f"has {len(fields)} field(s), expected {ncols} like the header "
                              f"({', '.join(src.names)}){hint}", path=src.path, line=line)
         for role, k in idx.items():
             value = fields[k]
@@ -371,7 +371,18 @@ def _ids_from_column(col, role: str, name: str, id_type: str):
         else:
             arr = col.to_numpy().astype(np.int64, copy=False)
             return _int_codes(arr)
-    if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
+        # Arrow reads a text column holding invalid UTF-8 as binary
+        try:
+            col = pc.cast(col, pa.string())
+        except pa.ArrowInvalid:
+            for k, raw in enumerate(col.to_pylist()):
+                try:
+                    raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise _Located(k, name, _describe_byte_error(exc, "utf-8")) from None
+            raise
+    elif not (pa.types.is_string(t) or pa.types.is_large_string(t)):
         col = pc.cast(col, pa.string())
     stripped = col
     if id_type != "str":
@@ -450,6 +461,18 @@ def _numeric(col, role: str, name: str):
                                "timestamps must be integer Unix seconds")
             return arr.astype(np.int64)
         raise _Located(0, name, f"timestamps have type {t}; they must be integer Unix seconds")
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        import pandas as pd
+
+        values = col.to_pandas()
+        parsed = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
+        bad = np.isnan(parsed) & values.notna().to_numpy()
+        if bad.any():
+            k = _first(bad)
+            raise _Located(k, name, f"rating is {values.iloc[k]!r}, not a number; ratings "
+                           "must be numbers")
+        col = pa.chunked_array([pa.array(parsed)])
+        t = col.type
     if not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)):
         raise _Located(0, name, f"ratings have type {t}; they must be numbers")
     arr = col.to_numpy() if not pa.types.is_decimal(t) else \
@@ -458,8 +481,8 @@ def _numeric(col, role: str, name: str):
     bad = ~np.isfinite(arr)
     if bad.any():
         k = _first(bad)
-        raise _Located(k, name, f"rating is {arr[k]!r}, not a finite number; drop or fix the "
-                       "row")
+        raise _Located(k, name, f"rating is {float(arr[k])}, not a finite number; drop or fix "
+                       "the row")
     return arr
 
 

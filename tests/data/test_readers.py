@@ -1,0 +1,227 @@
+"""read_csv / read_parquet: column recognition, formats, and located errors on bad input."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import likewise
+from likewise import DataError
+from likewise.datasets import EMBEDDED_DIR
+
+BAD = Path(__file__).parent / "bad"
+ML100K = EMBEDDED_DIR / "ratings.csv"
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+# ---------------------------------------------------------------------------------------
+# good input
+# ---------------------------------------------------------------------------------------
+def test_movielens_csv_matches_embedded_loader():
+    data = likewise.read_csv(ML100K, rating_scale=(1, 5))
+    ref = likewise.datasets.movielens("100k")
+    assert (data.n_users, data.n_items, data.nnz) == (943, 1682, 100_000)
+    assert data.kind == "explicit" and data.rating_scale == (1.0, 5.0)
+    assert data.users == ref.users and data.items == ref.items
+    assert (data.matrix != ref.matrix).nnz == 0
+    np.testing.assert_array_equal(data.timestamps, ref.timestamps)
+    assert data.matrix.has_canonical_format
+
+
+@pytest.mark.parametrize("header,roles", [
+    ("user,item,rating,timestamp", None),
+    ("userId,itemId,score,time", None),
+    ("user_id,movie_id,rating,timestamp", None),
+    ("USERID,MovieId,Rating,Timestamp", None),
+])
+def test_recognises_usual_column_names(tmp_path, header, roles):
+    p = _write(tmp_path / "r.csv", f"{header}\n1,10,4,100\n2,10,3,200\n2,11,5,300\n")
+    data = likewise.read_csv(p)
+    assert data.kind == "explicit" and data.nnz == 3
+    assert data.timestamps is not None and sorted(data.timestamps) == [100, 200, 300]
+
+
+def test_implicit_without_rating_column_and_explicit_mapping(tmp_path):
+    p = _write(tmp_path / "clicks.csv", "visitor,product,when\na,x,5\na,y,6\nb,x,7\na,x,8\n")
+    data = likewise.read_csv(p, user="visitor", item="product", timestamp="when")
+    assert data.kind == "implicit" and data.nnz == 3
+    assert data.users.ids.tolist() == ["a", "b"]
+    # repeated clicks add up by default for implicit data
+    assert data.matrix[data.users.index(["a"])[0], data.items.index(["x"])[0]] == 2.0
+
+
+def test_rating_false_ignores_rating_column(tmp_path):
+    p = _write(tmp_path / "r.csv", "userId,movieId,rating\n1,10,4\n2,10,3\n")
+    assert likewise.read_csv(p, rating=False).kind == "implicit"
+
+
+def test_tsv_by_extension_and_sniffed_separators(tmp_path):
+    rows = [("1", "10", "4", "100"), ("2", "10", "3", "200")]
+    for name, sep in [("r.tsv", "\t"), ("r.txt", ";"), ("r.psv", "|"), ("r2.txt", "\t")]:
+        text = sep.join(["userId", "movieId", "rating", "timestamp"]) + "\n" + \
+            "\n".join(sep.join(r) for r in rows) + "\n"
+        assert likewise.read_csv(_write(tmp_path / name, text)).nnz == 2
+
+
+def test_gzip_and_headerless_with_names(tmp_path):
+    p = tmp_path / "u.data.gz"
+    with gzip.open(p, "wt") as fh:
+        fh.write("196\t242\t3\t881250949\n186\t302\t3\t891717742\n")
+    data = likewise.read_csv(p, names=["userId", "movieId", "rating", "timestamp"])
+    assert data.nnz == 2 and data.users.ids.tolist() == [186, 196]
+
+
+def test_string_ids_and_id_type_str(tmp_path):
+    p = _write(tmp_path / "r.csv", "user,item,rating\n007,A1,4\n7,A2,3\n")
+    as_int = likewise.read_csv(p)
+    assert as_int.users.ids.tolist() == [7]  # "007" and "7" are the same integer id
+    as_str = likewise.read_csv(p, id_type="str")
+    assert as_str.users.ids.tolist() == ["007", "7"]
+    assert as_str.items.ids.tolist() == ["A1", "A2"]
+
+
+def test_duplicates_policy_and_metadata(tmp_path):
+    p = _write(tmp_path / "r.csv", "userId,movieId,rating,timestamp\n1,10,2,200\n1,10,5,100\n")
+    assert likewise.read_csv(p).matrix[0, 0] == 2.0  # latest by timestamp wins
+    assert likewise.read_csv(p, duplicates="mean").matrix[0, 0] == 3.5
+    with pytest.raises(DataError, match="duplicate"):
+        likewise.read_csv(p, duplicates="error")
+    meta = _write(tmp_path / "movies.csv", "movieId,title\n10,Heat\n")
+    data = likewise.read_csv(p, item_metadata=meta)
+    assert data.item_metadata.loc[10, "title"] == "Heat"
+
+
+def test_whole_float_timestamps_accepted(tmp_path):
+    p = _write(tmp_path / "r.csv", "userId,movieId,rating,timestamp\n1,10,4,1.0e9\n2,10,3,5\n")
+    data = likewise.read_csv(p)
+    assert sorted(data.timestamps.tolist()) == [5, 1_000_000_000]
+
+
+def test_latin1_with_encoding(tmp_path):
+    p = tmp_path / "r.csv"
+    p.write_bytes("user,item,rating\n1,café,4\n".encode("latin-1"))
+    assert likewise.read_csv(p, encoding="latin-1").items.ids.tolist() == ["café"]
+
+
+def test_read_parquet(tmp_path):
+    frame = likewise.datasets.movielens("100k").to_frame()
+    frame.columns = ["userId", "movieId", "rating", "timestamp"]
+    frame.to_parquet(tmp_path / "r.parquet")
+    data = likewise.read_parquet(tmp_path / "r.parquet", rating_scale=(1, 5))
+    ref = likewise.datasets.movielens("100k")
+    assert (data.matrix != ref.matrix).nnz == 0 and data.users == ref.users
+
+
+# ---------------------------------------------------------------------------------------
+# the bad-input corpus: every file is rejected with its exact location
+# ---------------------------------------------------------------------------------------
+CORPUS = [
+    # file, read_csv keywords, line, column, words the message must contain
+    ("empty.csv", {}, None, None, ["empty"]),
+    ("blank.csv", {}, None, None, ["empty"]),
+    ("header_only.csv", {}, None, None, ["no data rows"]),
+    ("semicolon.csv", {"sep": ","}, 1, None, ["sep=';'"]),
+    ("wrong_delimiter_in_data.csv", {}, 3, None, ["1 field", "sep=';'"]),
+    ("ragged.csv", {}, 4, None, ["3 field", "expected 4"]),
+    ("misnamed_columns.csv", {}, 1, None, ["no user column", "'uid'", "'product'", "user="]),
+    ("rating_not_numeric.csv", {}, 4, "rating", ["'abc'", "not a number"]),
+    ("rating_not_numeric.csv.gz", {}, 3, "rating", ["'four'", "not a number"]),
+    ("rating_nan.csv", {}, 3, "rating", ["nan", "not a finite number"]),
+    ("rating_missing.csv", {}, 5, "rating", ["missing"]),
+    ("rating_out_of_scale.csv", {"rating_scale": (1, 5)}, 4, "rating", ["6", "scale 1-5"]),
+    ("timestamp_not_integer.csv", {}, 3, "timestamp", ["'2015-03-01'", "integer"]),
+    ("timestamp_fraction.csv", {}, 4, "timestamp", ["881250951.5", "whole"]),
+    ("mixed_ids.csv", {}, 4, "userId", ["mixed id types", "id_type='str'"]),
+    ("missing_user.csv", {}, 3, "userId", ["missing user id"]),
+    ("undecodable.csv", {}, 3, "item", ["0xe9", "encoding="]),
+    ("blank_lines_then_bad.csv", {}, 5, "rating", ["'x'"]),
+    ("truncated.csv.gz", {}, None, None, ["gzip"]),
+]
+
+
+@pytest.mark.parametrize("name,kwargs,line,column,words", CORPUS, ids=[c[0] for c in CORPUS])
+def test_bad_corpus(name, kwargs, line, column, words):
+    path = BAD / name
+    with pytest.raises(DataError) as info:
+        likewise.read_csv(path, **kwargs)
+    err = info.value
+    assert err.path == str(path)
+    assert err.line == line
+    assert err.column == column
+    text = str(err)
+    assert text.startswith(str(path))
+    for word in words:
+        assert word in text, (word, text)
+
+
+def test_corpus_readme_lists_every_file():
+    listed = (BAD / "README.md").read_text()
+    for f in BAD.iterdir():
+        if f.name != "README.md":
+            assert f"| {f.name} |" in listed, f.name
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(DataError, match="file not found") as info:
+        likewise.read_csv(tmp_path / "nope.csv")
+    assert info.value.path == str(tmp_path / "nope.csv")
+    with pytest.raises(DataError, match="directory"):
+        likewise.read_csv(tmp_path)
+
+
+def test_semicolon_file_is_sniffed_when_sep_not_given():
+    assert likewise.read_csv(BAD / "semicolon.csv").nnz == 2
+
+
+def test_misnamed_explicit_column_suggests(tmp_path):
+    p = _write(tmp_path / "r.csv", "userId,movieId,rating\n1,10,4\n")
+    with pytest.raises(DataError) as info:
+        likewise.read_csv(p, user="userid")
+    assert info.value.column == "userid" and info.value.line == 1
+    assert "Did you mean 'userId'" in str(info.value)
+    assert "available columns: 'userId', 'movieId', 'rating'" in str(info.value)
+
+
+def test_not_parquet_and_bad_parquet_values(tmp_path):
+    with pytest.raises(DataError, match="not a readable Parquet file"):
+        likewise.read_parquet(BAD / "not_parquet.parquet")
+    pd.DataFrame({"user": [1, 2, 3], "item": [1, 1, 2],
+                  "rating": [4.0, np.nan, 3.0]}).to_parquet(tmp_path / "nan.parquet")
+    with pytest.raises(DataError, match="row 2") as info:
+        likewise.read_parquet(tmp_path / "nan.parquet")
+    assert info.value.column == "rating"
+    pd.DataFrame({"user": [1, 2], "item": ["a", "b"],
+                  "rating": ["4", "x"]}).to_parquet(tmp_path / "str.parquet")
+    with pytest.raises(DataError, match="row 2: rating is 'x', not a number") as info:
+        likewise.read_parquet(tmp_path / "str.parquet")
+    pd.DataFrame({"user": [1, 2], "item": [1, 2], "rating": [4, 9]}).to_parquet(
+        tmp_path / "scale.parquet")
+    with pytest.raises(DataError, match="row 2.*outside the declared scale"):
+        likewise.read_parquet(tmp_path / "scale.parquet", rating_scale=(1, 5))
+    pd.DataFrame({"uid": [1], "item": [1]}).to_parquet(tmp_path / "cols.parquet")
+    with pytest.raises(DataError, match="no user column.*'uid'"):
+        likewise.read_parquet(tmp_path / "cols.parquet")
+
+
+def test_cli_style_single_line_message():
+    """Every corpus error is one line (the CLI prints it as is)."""
+    for name, kwargs, *_ in CORPUS:
+        with pytest.raises(DataError) as info:
+            likewise.read_csv(BAD / name, **kwargs)
+        assert "\n" not in str(info.value), name
+
+
+def test_bad_config_values(tmp_path):
+    p = _write(tmp_path / "r.csv", "userId,movieId\n1,2\n")
+    with pytest.raises(likewise.ConfigError, match="sep"):
+        likewise.read_csv(p, sep="::")
+    with pytest.raises(likewise.ConfigError, match="id_type"):
+        likewise.read_csv(p, id_type="float")
