@@ -157,7 +157,7 @@ def test_split_is_deterministic_for_a_seed(capsys, tmp_path):
         code, _, _ = run(capsys, "data", "split", "movielens-100k", "--method", "user",
                          "--seed", seed, "--out", str(tmp_path / name))
         assert code == 0
-    read = lambda name: (tmp_path / name / "test.csv").read_bytes()  # noqa: E731
+    read = lambda name: (tmp_path / name / "test.csv").read_bytes()
     assert read("a") == read("b")
     assert read("a") != read("c")
     assert json.loads((tmp_path / "a" / "split.json").read_text())["params"]["random_state"] == 7
@@ -250,7 +250,7 @@ def test_bad_input_is_one_line_and_status_2(capsys, tmp_path, bad_files, argv, f
     ["data", "frobnicate"],
 ])
 def test_usage_errors_exit_2_without_traceback(capsys, argv):
-    code, out, err = run(capsys, *argv)
+    code, _, err = run(capsys, *argv)
     assert code == 2
     assert "Error:" in err and "Traceback" not in err
 
@@ -276,12 +276,12 @@ def test_console_script_end_to_end(tmp_path):
         pytest.skip(f"console script not installed at {LIKEWISE}")
     done = subprocess.run([str(LIKEWISE), "data", "split", "movielens-100k", "--method",
                            "temporal-user", "--test-k", "3", "--out", str(tmp_path / "s")],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, check=False, timeout=120)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "s" / "test.csv").exists()
     assert json.loads((tmp_path / "s" / "split.json").read_text())["test"] == 3 * 943
     done = subprocess.run([str(LIKEWISE), "data", "info", str(tmp_path / "missing.csv")],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, check=False, timeout=120)
     assert done.returncode == 2
     assert done.stdout == ""
     assert done.stderr.count("\n") == 1 and done.stderr.startswith("likewise: error: ")
@@ -298,7 +298,7 @@ def test_help_does_not_import_heavy_modules(argv):
         " if m in sys.modules)\n"
         "print(json.dumps([rc, heavy]))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
                           timeout=60)
     assert done.returncode == 0, done.stderr
     rc, heavy = json.loads(done.stdout.strip().splitlines()[-1])
@@ -318,7 +318,7 @@ def test_docs_cli_examples_run(capsys, tmp_path, monkeypatch):
 
     monkeypatch.chdir(tmp_path)
     text = DOC.read_text()
-    commands = re.findall(r"^\$ (likewise data .*)$", text, re.M)
+    commands = re.findall(r"^\$ (likewise data .*)$", text, re.MULTILINE)
     assert len(commands) >= 6
     for line in commands:
         argv = shlex.split(line)[1:]
@@ -327,7 +327,7 @@ def test_docs_cli_examples_run(capsys, tmp_path, monkeypatch):
             assert code == 2 and err.startswith("likewise: error: ")
             continue
         assert code == 0, (line, err)
-    shown = re.search(r"## `likewise data info`.*?```text\n(.*?)```", text, re.S).group(1)
+    shown = re.search(r"## `likewise data info`.*?```text\n(.*?)```", text, re.DOTALL).group(1)
     code, out, _ = run(capsys, "data", "info", "movielens-100k")
     assert out == shown
     assert (tmp_path / "splits" / "last1" / "test.parquet").exists()

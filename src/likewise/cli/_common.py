@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -18,8 +19,15 @@ from ..errors import ConfigError, DataError
 if TYPE_CHECKING:  # pragma: no cover
     from ..data.interactions import Interactions
 
-__all__ = ["DATASETS", "load_data", "read_options", "read_options_from", "with_read_options",
-           "parse_rating_scale", "ensure_out_dir"]
+__all__ = [
+    "DATASETS",
+    "ensure_out_dir",
+    "load_data",
+    "parse_rating_scale",
+    "read_options",
+    "read_options_from",
+    "with_read_options",
+]
 
 #: Data set names a data argument may give instead of a path -> MovieLens variant.
 DATASETS: dict[str, str] = {
@@ -37,7 +45,7 @@ _PARQUET_SUFFIXES = (".parquet", ".pq")
 _COLUMN_OPTIONS = ("user", "item", "rating", "timestamp", "sep")
 
 
-def load_data(spec: str, **read_options: Any) -> "Interactions":
+def load_data(spec: str, **read_options: Any) -> Interactions:
     """Load a data argument: a data set name (``movielens-100k``...) or a file path.
 
     Parameters
@@ -102,7 +110,7 @@ def _is_parquet(path: Path) -> bool:
         return False
 
 
-def _load_dataset(spec: str, variant: str, options: dict) -> "Interactions":
+def _load_dataset(spec: str, variant: str, options: dict) -> Interactions:
     from ..datasets import movielens
 
     given = [k for k in _COLUMN_OPTIONS if k in options]

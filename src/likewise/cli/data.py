@@ -136,7 +136,7 @@ def _date(seconds: int) -> str:
     import datetime as dt
 
     try:
-        return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).strftime("%Y-%m-%d")
+        return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%d")
     except (OverflowError, OSError, ValueError):  # not Unix seconds after all
         return str(seconds)
 

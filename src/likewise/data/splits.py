@@ -35,7 +35,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import numbers
-from typing import Any, Iterator, NamedTuple
+from collections.abc import Iterator
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -43,8 +44,15 @@ from .._params import Float, Int, RandomState, check_random_state, validate
 from ..errors import ConfigError, DataError
 from .interactions import Interactions
 
-__all__ = ["Split", "holdout", "user_holdout", "temporal", "temporal_user", "kfold",
-           "user_kfold"]
+__all__ = [
+    "Split",
+    "holdout",
+    "kfold",
+    "temporal",
+    "temporal_user",
+    "user_holdout",
+    "user_kfold",
+]
 
 
 class Split(NamedTuple):
@@ -95,8 +103,8 @@ class Split(NamedTuple):
             "train": self.train.nnz,
             "test": self.test.nnz,
             "test_users": int((np.diff(self.test.matrix.indptr) > 0).sum()),
-            "cold_users": int(len(self.cold_users(ids=False))),
-            "cold_items": int(len(self.cold_items(ids=False))),
+            "cold_users": len(self.cold_users(ids=False)),
+            "cold_items": len(self.cold_items(ids=False)),
         }
 
 
@@ -295,7 +303,7 @@ def _cutoff_seconds(cutoff: Any) -> int:
         return int(np.ceil(cutoff))  # entries at t >= cutoff go to test
     if isinstance(cutoff, _dt.datetime):
         if cutoff.tzinfo is None:
-            cutoff = cutoff.replace(tzinfo=_dt.timezone.utc)
+            cutoff = cutoff.replace(tzinfo=_dt.UTC)
         return int(np.ceil(cutoff.timestamp()))
     if isinstance(cutoff, (str, np.datetime64)):
         try:
