@@ -16,6 +16,9 @@ import click
 COMMANDS = {
     "compare": ("likewise.cli.compare:compare", "Compare models on equal splits; write reports."),
     "data": ("likewise.cli.data:data", "Inspect, filter and split interaction data."),
+    "recommend": ("likewise.cli.model:recommend", "Top-N items for users of a saved model."),
+    "similar": ("likewise.cli.model:similar", "Items most similar to items, from a saved model."),
+    "train": ("likewise.cli.model:train", "Fit a model on data and save it."),
     "quickstart": ("likewise.cli.quickstart:quickstart",
                    "Train and compare models on the embedded MovieLens 100K."),
     "tune": ("likewise.cli.tune:tune", "Grid or random search of a model's parameters by CV."),

@@ -1,0 +1,126 @@
+"""``likewise train``, ``likewise recommend`` and ``likewise similar``: a model's life cycle.
+
+``train`` fits a registry model on a data argument and saves it (JSON manifest + arrays);
+``recommend`` and ``similar`` load a saved model and print top-N lists as a table, CSV or
+JSON lines.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ._common import load_data, with_read_options
+
+
+def _emit(recs, fmt: str, titles=None) -> None:
+    frame = recs.to_frame()
+    if titles is not None:
+        frame["title"] = [titles.get(i, "") for i in frame["item"].tolist()]
+    if fmt == "csv":
+        frame.to_csv(sys.stdout, index=False)
+    elif fmt == "json":
+        click.echo(frame.to_json(orient="records", lines=True), nl=False)
+    else:
+        click.echo(frame.to_string(index=False) if len(frame) else "(no results)")
+    if recs.fallback.any():
+        query = recs.query_name.replace("_", " ")
+        unknown = ", ".join(map(str, recs.users[recs.fallback].tolist()))
+        click.echo(f"note: unknown {query} {unknown}: popular items shown instead", err=True)
+
+
+def _parse_ids(values, vocab_is_int: bool):
+    if not vocab_is_int:
+        return list(values)
+    out = []
+    for v in values:
+        try:
+            out.append(int(v))
+        except ValueError:
+            out.append(v)
+    return out
+
+
+@click.command()
+@click.argument("source", metavar="PATH|DATASET")
+@click.option("--model", "model_name", required=True, metavar="NAME",
+              help="Registry name (likewise compare --list-models) or class name.")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
+              help="A model parameter, repeatable (e.g. --param factors=64).")
+@click.option("--out", "out_path", required=True, metavar="PATH",
+              help="Where to save the model (a directory, or a .zip file).")
+@with_read_options
+def train(source, model_name, params, out_path, read_kwargs):
+    """Fit a model on PATH|DATASET and save it to --out."""
+    import time
+
+    from ..evaluation.registry import make_model
+    from .tune import parse_value
+
+    kwargs = {}
+    for text in params:
+        name, sep, value = text.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"expected NAME=VALUE, got {text!r}", param_hint="--param")
+        kwargs[name.strip()] = parse_value(value)
+    model = make_model(model_name, **kwargs)
+    data = load_data(source, **read_kwargs)
+    started = time.perf_counter()
+    model.fit(data)
+    elapsed = time.perf_counter() - started
+    path = model.save(out_path)
+    click.echo(f"trained {model!r} on {data.nnz:,} interactions ({data.n_users:,} users, "
+               f"{data.n_items:,} items) in {elapsed:.2f} s; saved to {path}")
+
+
+@click.command()
+@click.argument("model_path", metavar="MODEL")
+@click.option("--user", "users", multiple=True, required=True, metavar="ID",
+              help="User id (repeatable).")
+@click.option("-n", "--n", "n", type=click.IntRange(1), default=10, show_default=True)
+@click.option("--include-seen", is_flag=True, help="Allow items the user already has.")
+@click.option("--strict", is_flag=True, help="Fail on unknown users instead of falling back.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
+              show_default=True)
+@click.option("--titles", "titles_source", metavar="DATASET",
+              help="Add a title column from a data set's item metadata (movielens-100k).")
+def recommend(model_path, users, n, include_seen, strict, fmt, titles_source):
+    """Top-N items for users of a saved MODEL."""
+    from ..models.base import load
+
+    model = load(model_path, mmap=True)
+    recs = model.recommend(_parse_ids(users, model.users_.is_integer), n=n,
+                           exclude_seen=not include_seen,
+                           on_unknown="raise" if strict else "fallback")
+    _emit(recs, fmt, _titles(titles_source))
+
+
+@click.command()
+@click.argument("model_path", metavar="MODEL")
+@click.option("--item", "items", multiple=True, required=True, metavar="ID",
+              help="Item id (repeatable).")
+@click.option("-n", "--n", "n", type=click.IntRange(1), default=10, show_default=True)
+@click.option("--strict", is_flag=True, help="Fail on unknown items instead of falling back.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
+              show_default=True)
+@click.option("--titles", "titles_source", metavar="DATASET",
+              help="Add a title column from a data set's item metadata (movielens-100k).")
+def similar(model_path, items, n, strict, fmt, titles_source):
+    """Items most similar to the given items of a saved MODEL."""
+    from ..models.base import load
+
+    model = load(model_path, mmap=True)
+    recs = model.similar_items(_parse_ids(items, model.items_.is_integer), n=n,
+                               on_unknown="raise" if strict else "fallback")
+    _emit(recs, fmt, _titles(titles_source))
+
+
+def _titles(source):
+    if not source:
+        return None
+    data = load_data(source)
+    meta = data.item_metadata
+    if meta is None or "title" not in meta.columns:
+        raise click.BadParameter(f"{source} has no item titles", param_hint="--titles")
+    return meta["title"].to_dict()
