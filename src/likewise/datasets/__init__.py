@@ -308,7 +308,7 @@ def _parse_100k(folder: Path, release: Release, source: str) -> Interactions:
     title, year = _split_titles(item["raw_title"])
     release_year = pd.to_numeric(item["release"].str[-4:], errors="coerce").astype("Int64")
     movies = pd.DataFrame({
-        "title": title, "year": year.fillna(release_year),
+        "title": title.to_numpy(), "year": year.fillna(release_year).to_numpy(),
         "genres": ["|".join(g for g, f in zip(genres, fl) if f) for fl in flags],
     }, index=pd.Index(item["movieId"], name="movieId"))
     users = None
