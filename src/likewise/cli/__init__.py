@@ -76,6 +76,14 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         click.echo("likewise: interrupted", err=True)
         return 130
+    except Exception as exc:  # noqa: BLE001 - last resort: one line, never a traceback
+        import os
+
+        if os.environ.get("LIKEWISE_DEBUG"):
+            raise
+        click.echo(f"likewise: internal error: {type(exc).__name__}: {exc} (this is a bug; "
+                   "rerun with LIKEWISE_DEBUG=1 for the traceback and report it)", err=True)
+        return 1
     return 0
 
 

@@ -75,11 +75,11 @@ def quickstart(out_dir: str, user_id: int, folds: int, progress: bool) -> None:
                "better) ==")
     liked = data.as_implicit()
     topn = likewise.compare(_topn_models(), liked, protocol="topn_user_holdout", k=10,
-                            folds=folds, random_state=42, progress=progress)
+                            folds=folds, random_state=42, progress=progress, sort_by="ndcg")
     click.echo(topn.to_markdown())
     topn.save(out / "topn")
 
-    best_name = topn.best
+    best_name = topn.best()
     model = _topn_models()[best_name].fit(liked)
     recs = model.recommend([user_id], n=10)
     movies = data.item_metadata
