@@ -1,0 +1,403 @@
+"""Numba kernels for the neighbourhood models, with plain NumPy references beside them.
+
+Vocabulary used throughout: the model computes similarities between *rows* ``x`` of a
+sparse matrix ``X`` (users for :class:`~likewise.UserKNN`, items for
+:class:`~likewise.ItemKNN`); the columns ``y`` are the other side. ``T`` is the transpose
+of ``X`` in CSR form, so ``T[y]`` lists the rows that co-occur on ``y``.
+
+Similarities are computed row by row with a dense accumulator over the rows that share
+at least one column with the query row (a "sparse accumulator"), so the work is the
+number of co-occurring pairs and the memory is one length-``n`` accumulator per thread
+plus the ``k`` best neighbours kept per row: never a dense ``n x n`` matrix.
+
+The ``reference_*`` functions compute the same quantities with dense NumPy algebra and
+Python loops; they are for tests on small inputs (and ``explain``), not for speed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+# similarity kernels (the model maps public names onto these)
+DOT = 0             # sum of products of (pre-weighted) values: implicit cosine / bm25 / tfidf
+COSINE = 1          # cosine over co-rated entries only (Surprise's cosine)
+PEARSON = 2         # Pearson correlation over co-rated entries, means over co-rated entries
+MSD = 3             # 1 / (mean squared difference over co-rated entries + 1)
+JACCARD = 4         # |both| / |either| on the sets of non-zero entries
+BINARY_COSINE = 5   # |both| / sqrt(|a| |b|)
+
+# prediction rules
+WEIGHTED_AVERAGE = 0
+MEAN_CENTERED = 1
+ZSCORE = 2
+BASELINE = 3
+
+
+# ---------------------------------------------------------------------------------------
+# a bounded min-heap of (value, index) keeping the k largest; ties keep the smaller index
+# ---------------------------------------------------------------------------------------
+@njit(cache=True, inline="always")
+def _worse(va, ia, vb, ib):
+    return va < vb or (va == vb and ia > ib)
+
+
+@njit(cache=True)
+def _sift_down(hv, hi, size, pos):
+    while True:
+        child = 2 * pos + 1
+        if child >= size:
+            return
+        right = child + 1
+        if right < size and _worse(hv[right], hi[right], hv[child], hi[child]):
+            child = right
+        if _worse(hv[child], hi[child], hv[pos], hi[pos]):
+            hv[child], hv[pos] = hv[pos], hv[child]
+            hi[child], hi[pos] = hi[pos], hi[child]
+            pos = child
+        else:
+            return
+
+
+@njit(cache=True)
+def _sift_up(hv, hi, pos):
+    while pos > 0:
+        parent = (pos - 1) // 2
+        if _worse(hv[pos], hi[pos], hv[parent], hi[parent]):
+            hv[parent], hv[pos] = hv[pos], hv[parent]
+            hi[parent], hi[pos] = hi[pos], hi[parent]
+            pos = parent
+        else:
+            return
+
+
+@njit(cache=True)
+def _heap_push(hv, hi, size, k, value, index):
+    """Offer (value, index) to a heap holding at most k entries; return the new size."""
+    if size < k:
+        hv[size] = value
+        hi[size] = index
+        _sift_up(hv, hi, size)
+        return size + 1
+    if _worse(hv[0], hi[0], value, index):
+        hv[0] = value
+        hi[0] = index
+        _sift_down(hv, hi, size, 0)
+    return size
+
+
+@njit(cache=True, inline="always")
+def _finish(metric, n, prods, sqi, sqj, si, sj, qsize, osize, min_support, shrinkage):
+    """Similarity from the accumulated statistics of one (row, row) pair."""
+    if metric == DOT:
+        return prods
+    if n < min_support:
+        return 0.0
+    s = 0.0
+    if metric == COSINE:
+        den = np.sqrt(sqi * sqj)
+        if den > 0:
+            s = prods / den
+    elif metric == PEARSON:
+        num = n * prods - si * sj
+        den = np.sqrt((n * sqi - si * si) * (n * sqj - sj * sj))
+        if den > 0:
+            s = num / den
+    elif metric == MSD:
+        s = 1.0 / (prods / n + 1.0)
+    elif metric == JACCARD:
+        s = n / (qsize + osize - n)
+    elif metric == BINARY_COSINE:
+        s = n / np.sqrt(qsize * osize)
+    if shrinkage > 0:
+        s *= (n - 1.0) / (n - 1.0 + shrinkage)
+    return s
+
+
+# ---------------------------------------------------------------------------------------
+# similarities: top-k neighbours of query rows
+# ---------------------------------------------------------------------------------------
+@njit(parallel=True, cache=True)
+def rows_top_k(chunks, q_indptr, q_indices, q_vals, q_self, t_indptr, t_indices, t_vals,
+               sizes, n_rows, metric, min_support, shrinkage, k, out_idx, out_sim, out_cnt):
+    """Top-``k`` positive similarities of each query row to the rows of ``X``.
+
+    Query row ``q`` is ``(q_indices, q_vals)[q_indptr[q]:q_indptr[q+1]]`` (columns y and
+    values); ``T`` (``t_*``) maps a column to the rows that have it; ``q_self[q]`` is the
+    row index of the query itself (excluded) or -1; ``sizes`` are the rows' entry counts.
+    Rows are processed in parallel over ``chunks`` (boundaries into the query rows), each
+    chunk with its own accumulators. Results land in ``out_idx`` / ``out_sim`` (sorted by
+    row index) and ``out_cnt``.
+    """
+    full = metric == COSINE or metric == PEARSON or metric == MSD
+    need_sq = metric == COSINE or metric == PEARSON
+    need_sum = metric == PEARSON
+    for c in prange(len(chunks) - 1):
+        freq = np.zeros(n_rows, np.int32)
+        prods = np.zeros(n_rows, np.float64)
+        sqi = np.zeros(n_rows if need_sq else 0, np.float64)
+        sqj = np.zeros(n_rows if need_sq else 0, np.float64)
+        si = np.zeros(n_rows if need_sum else 0, np.float64)
+        sj = np.zeros(n_rows if need_sum else 0, np.float64)
+        touched = np.empty(n_rows, np.int64)
+        hv = np.empty(k, np.float64)
+        hi = np.empty(k, np.int64)
+        for q in range(chunks[c], chunks[c + 1]):
+            me = q_self[q]
+            m = 0
+            for a in range(q_indptr[q], q_indptr[q + 1]):
+                y = q_indices[a]
+                r = np.float64(q_vals[a])
+                for b in range(t_indptr[y], t_indptr[y + 1]):
+                    x2 = t_indices[b]
+                    if x2 == me:
+                        continue
+                    if freq[x2] == 0:
+                        touched[m] = x2
+                        m += 1
+                    freq[x2] += 1
+                    r2 = np.float64(t_vals[b])
+                    if metric == DOT:
+                        prods[x2] += r * r2
+                    elif metric == MSD:
+                        prods[x2] += (r - r2) * (r - r2)
+                    elif need_sq:
+                        prods[x2] += r * r2
+                        sqi[x2] += r * r
+                        sqj[x2] += r2 * r2
+                        if need_sum:
+                            si[x2] += r
+                            sj[x2] += r2
+            qsize = np.float64(q_indptr[q + 1] - q_indptr[q])
+            size = 0
+            heaped = False
+            # dense rows: scan all rows in order (sorted output, no argsort needed)
+            scan = m * 8 > n_rows
+            for t in range(n_rows if scan else m):
+                x2 = t if scan else touched[t]
+                if freq[x2] == 0:
+                    continue
+                n = np.float64(freq[x2])
+                if need_sum:
+                    s = _finish(metric, n, prods[x2], sqi[x2], sqj[x2], si[x2], sj[x2],
+                                qsize, 0.0, min_support, shrinkage)
+                    sqi[x2] = 0.0
+                    sqj[x2] = 0.0
+                    si[x2] = 0.0
+                    sj[x2] = 0.0
+                elif need_sq:
+                    s = _finish(metric, n, prods[x2], sqi[x2], sqj[x2], 0.0, 0.0,
+                                qsize, 0.0, min_support, shrinkage)
+                    sqi[x2] = 0.0
+                    sqj[x2] = 0.0
+                elif full:
+                    s = _finish(metric, n, prods[x2], 0.0, 0.0, 0.0, 0.0,
+                                qsize, 0.0, min_support, shrinkage)
+                else:
+                    s = _finish(metric, n, prods[x2], 0.0, 0.0, 0.0, 0.0, qsize,
+                                np.float64(sizes[x2]), min_support, shrinkage)
+                freq[x2] = 0
+                prods[x2] = 0.0
+                if s > 0:
+                    # fill without ordering; heapify only once k is exceeded (often never)
+                    if size < k:
+                        hv[size] = s
+                        hi[size] = x2
+                        size += 1
+                    else:
+                        if not heaped:
+                            for h in range(k // 2 - 1, -1, -1):
+                                _sift_down(hv, hi, k, h)
+                            heaped = True
+                        _heap_push(hv, hi, size, k, s, x2)
+            if scan and not heaped:
+                for j in range(size):
+                    out_idx[q, j] = hi[j]
+                    out_sim[q, j] = hv[j]
+            else:
+                order = np.argsort(hi[:size])
+                for j in range(size):
+                    out_idx[q, j] = hi[order[j]]
+                    out_sim[q, j] = hv[order[j]]
+            out_cnt[q] = size
+
+
+def reference_similarity(values: np.ndarray, mask: np.ndarray, metric: int,
+                         min_support: int = 1, shrinkage: float = 0.0) -> np.ndarray:
+    """Dense all-pairs similarity between the rows of a small dense matrix (for tests).
+
+    ``values`` holds the (transformed) values and ``mask`` marks the observed entries.
+    The diagonal and non-positive similarities are set to 0, as the kernel drops them.
+    """
+    v = np.where(mask, values, 0.0).astype(np.float64)
+    b = mask.astype(np.float64)
+    freq = b @ b.T
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if metric == DOT:
+            sim = v @ v.T
+        elif metric == COSINE:
+            sim = (v @ v.T) / np.sqrt((v * v) @ b.T * (b @ (v * v).T))
+        elif metric == PEARSON:
+            n = freq
+            si, sj = v @ b.T, b @ v.T
+            num = n * (v @ v.T) - si * sj
+            den = np.sqrt((n * ((v * v) @ b.T) - si ** 2) * (n * (b @ (v * v).T) - sj ** 2))
+            sim = np.where(den > 0, num / den, 0.0)
+        elif metric == MSD:
+            sq = (v * v) @ b.T + b @ (v * v).T - 2 * (v @ v.T)
+            sim = 1.0 / (sq / freq + 1.0)
+        elif metric == JACCARD:
+            size = b.sum(axis=1)
+            sim = freq / (size[:, None] + size[None, :] - freq)
+        elif metric == BINARY_COSINE:
+            size = b.sum(axis=1)
+            sim = freq / np.sqrt(size[:, None] * size[None, :])
+        else:
+            raise ValueError(f"unknown metric {metric}")
+        if metric != DOT:
+            sim = np.where(freq >= min_support, sim, 0.0)
+            if shrinkage > 0:
+                sim = sim * ((freq - 1) / (freq - 1 + shrinkage))
+    sim = np.nan_to_num(sim, nan=0.0, posinf=0.0, neginf=0.0)
+    sim[(freq == 0) | (sim <= 0)] = 0.0
+    np.fill_diagonal(sim, 0.0)
+    return sim
+
+
+def reference_top_k(sim: np.ndarray, k: int) -> np.ndarray:
+    """Keep each row's ``k`` largest positive entries (ties: smaller index), zero the rest."""
+    out = np.zeros_like(sim)
+    for row in range(sim.shape[0]):
+        cols = np.flatnonzero(sim[row] > 0)
+        order = np.lexsort((cols, -sim[row, cols]))[:k]
+        out[row, cols[order]] = sim[row, cols[order]]
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# rating prediction for (x, y) pairs: the k most similar rows of x among those that rated y
+# ---------------------------------------------------------------------------------------
+@njit(cache=True, inline="always")
+def _lookup(dense, nb_indptr, nb_indices, nb_sims, x, x2):
+    if dense.shape[0] > 0:
+        return np.float64(dense[x, x2])
+    lo = nb_indptr[x]
+    hi = nb_indptr[x + 1]
+    pos = lo + np.searchsorted(nb_indices[lo:hi], x2)
+    if pos < hi and nb_indices[pos] == x2:
+        return np.float64(nb_sims[pos])
+    return 0.0
+
+
+@njit(parallel=True, cache=True)
+def predict_pairs(chunks, xs, ys, c_indptr, c_indices, c_vals, nb_indptr, nb_indices, nb_sims,
+                  dense, k, min_k, rule, mu, x_mean, x_sigma, x_bias, y_bias, out, out_k):
+    """Estimate each pair (xs[p], ys[p]) from the ``k`` most similar rows that rated ``y``.
+
+    ``c_*`` is the candidate CSR: row ``y`` lists the rows ``x2`` that rated ``y`` and
+    their ratings. Similarities come from ``dense`` (when it is non-empty) or from the
+    neighbour CSR ``nb_*`` (indices sorted per row). Only positive similarities count, as
+    in Surprise. A weighted average with fewer than ``min_k`` neighbours gives NaN (the
+    caller substitutes its fallback); the other rules fall back to their base term.
+    """
+    for c in prange(len(chunks) - 1):
+        hv = np.empty(k, np.float64)
+        hi = np.empty(k, np.int64)
+        for p in range(chunks[c], chunks[c + 1]):
+            x = xs[p]
+            y = ys[p]
+            size = 0
+            for b in range(c_indptr[y], c_indptr[y + 1]):
+                s = _lookup(dense, nb_indptr, nb_indices, nb_sims, x, c_indices[b])
+                if s > 0:
+                    size = _heap_push(hv, hi, size, k, s, b)
+            sum_s = 0.0
+            sum_r = 0.0
+            for h in range(size):
+                b = hi[h]
+                s = hv[h]
+                x2 = c_indices[b]
+                r = np.float64(c_vals[b])
+                if rule == WEIGHTED_AVERAGE:
+                    sum_r += s * r
+                elif rule == MEAN_CENTERED:
+                    sum_r += s * (r - x_mean[x2])
+                elif rule == ZSCORE:
+                    sum_r += s * (r - x_mean[x2]) / x_sigma[x2]
+                else:
+                    sum_r += s * (r - (mu + x_bias[x2] + y_bias[y]))
+                sum_s += s
+            ok = size >= min_k and sum_s > 0
+            if rule == WEIGHTED_AVERAGE:
+                est = sum_r / sum_s if ok else np.nan
+            elif rule == MEAN_CENTERED:
+                est = x_mean[x] + (sum_r / sum_s if ok else 0.0)
+            elif rule == ZSCORE:
+                est = x_mean[x] + (sum_r / sum_s * x_sigma[x] if ok else 0.0)
+            else:
+                est = mu + x_bias[x] + y_bias[y] + (sum_r / sum_s if ok else 0.0)
+            out[p] = est
+            out_k[p] = size
+
+
+def reference_neighbors(sim_row: np.ndarray, cand_x: np.ndarray, k: int) -> np.ndarray:
+    """Positions in ``cand_x`` of the ``k`` most similar positive candidates, best first."""
+    s = sim_row[cand_x]
+    keep = np.flatnonzero(s > 0)
+    order = np.lexsort((keep, -s[keep]))[:k]
+    return keep[order]
+
+
+def reference_predict(x: int, y: int, cand_x: np.ndarray, cand_r: np.ndarray,
+                      sim_row: np.ndarray, k: int, min_k: int, rule: int, mu: float,
+                      x_mean: np.ndarray, x_sigma: np.ndarray, x_bias: np.ndarray,
+                      y_bias_y: float) -> tuple[float, np.ndarray, np.ndarray]:
+    """Plain NumPy estimate for one pair; also the chosen neighbours and their weights.
+
+    ``cand_x`` / ``cand_r`` are the rows that rated ``y`` and their ratings, ``sim_row``
+    the similarities of ``x`` to every row. Returns ``(estimate, positions, weights)``
+    with positions into ``cand_x``, best first, and ``weights = sim / sum(sim)``.
+    """
+    pos = reference_neighbors(sim_row, cand_x, k)
+    s = sim_row[cand_x[pos]].astype(np.float64)
+    r = cand_r[pos].astype(np.float64)
+    nbr = cand_x[pos]
+    ok = len(pos) >= min_k and s.sum() > 0
+    weights = s / s.sum() if s.sum() > 0 else s
+    if rule == WEIGHTED_AVERAGE:
+        est = float(weights @ r) if ok else float("nan")
+    elif rule == MEAN_CENTERED:
+        est = x_mean[x] + (float(weights @ (r - x_mean[nbr])) if ok else 0.0)
+    elif rule == ZSCORE:
+        est = x_mean[x] + (float(weights @ ((r - x_mean[nbr]) / x_sigma[nbr])) * x_sigma[x]
+                           if ok else 0.0)
+    else:
+        base = mu + x_bias[nbr] + y_bias_y
+        est = mu + x_bias[x] + y_bias_y + (float(weights @ (r - base)) if ok else 0.0)
+    return float(est), pos, weights
+
+
+# ---------------------------------------------------------------------------------------
+# implicit user-based scoring: votes of the k nearest users
+# ---------------------------------------------------------------------------------------
+@njit(parallel=True, cache=True)
+def neighbor_votes(chunks, nb_idx, nb_sim, nb_cnt, ui_indptr, ui_indices, out):
+    """``out[q, i] = sum of sim(q, v)`` over the neighbours ``v`` of query ``q`` with ``i``."""
+    for c in prange(len(chunks) - 1):
+        for q in range(chunks[c], chunks[c + 1]):
+            for j in range(nb_cnt[q]):
+                v = nb_idx[q, j]
+                s = nb_sim[q, j]
+                for a in range(ui_indptr[v], ui_indptr[v + 1]):
+                    out[q, ui_indices[a]] += s
+
+
+def reference_votes(sim: np.ndarray, liked: np.ndarray, k: int) -> np.ndarray:
+    """Dense reference of user-based voting: ``top_k(sim) @ liked`` (for tests)."""
+    return reference_top_k(sim, k) @ liked.astype(np.float64)
+
+
+def chunk_bounds(n: int, rows_per_chunk: int = 64) -> np.ndarray:
+    """Chunk boundaries for the parallel loops (many small chunks balance skewed rows)."""
+    n_chunks = max(1, -(-n // rows_per_chunk))
+    return np.linspace(0, n, n_chunks + 1).astype(np.int64) if n else np.zeros(1, np.int64)
