@@ -152,6 +152,32 @@ def test_split_methods_write_complete_disjoint_files(capsys, tmp_path, method, e
         assert (last_train.loc[first_test.index] <= first_test).all()
 
 
+@pytest.mark.parametrize("method, extra", [("kfold", ["--folds", "4"]),
+                                           ("user-kfold", ["--folds", "3", "--test-k", "2"])])
+def test_split_cross_validation_writes_fold_directories(capsys, tmp_path, method, extra):
+    out = tmp_path / "cv"
+    code, stdout, err = run(capsys, "data", "split", "movielens-100k", "--method", method,
+                            "--out", str(out), *extra)
+    assert code == 0, err
+    manifest = json.loads((out / "split.json").read_text())
+    k = int(extra[1])
+    assert [f["dir"] for f in manifest["folds"]] == [f"fold-{n}" for n in range(1, k + 1)]
+    assert stdout.count("wrote ") == k
+    tests = []
+    for fold in manifest["folds"]:
+        train = pd.read_csv(out / fold["dir"] / "train.csv")
+        test = pd.read_csv(out / fold["dir"] / "test.csv")
+        assert len(train) + len(test) == 100_000 and not as_set(train) & as_set(test)
+        assert (fold["train"], fold["test"]) == (len(train), len(test))
+        tests.append(test)
+    if method == "kfold":  # every row in exactly one test fold
+        assert sum(len(t) for t in tests) == 100_000
+        assert len(set().union(*map(as_set, tests))) == 100_000
+    else:  # every user a test user in exactly one fold, with 2 test rows there
+        users = pd.concat(tests)["user"]
+        assert users.nunique() == 943 and (users.value_counts() == 2).all()
+
+
 def test_split_is_deterministic_for_a_seed(capsys, tmp_path):
     for name, seed in (("a", "7"), ("b", "7"), ("c", "8")):
         code, _, _ = run(capsys, "data", "split", "movielens-100k", "--method", "user",
@@ -225,6 +251,12 @@ def bad_files(tmp_path) -> dict[str, Path]:
     (["data", "split", "movielens-100k", "--out", "{tmp}/o", "--method", "temporal",
       "--cutoff", "someday"], "cutoff must be Unix seconds"),
     (["data", "split", "movielens-100k", "--out", "{rating}"], "is not a directory"),
+    (["data", "split", "movielens-100k", "--out", "{tmp}/o", "--folds", "3"],
+     "--folds does not apply to --method holdout"),
+    (["data", "split", "movielens-100k", "--out", "{tmp}/o", "--method", "kfold",
+      "--test-size", "0.5"], "--test-size does not apply to --method kfold"),
+    (["data", "split", "movielens-100k", "--out", "{tmp}/o", "--method", "user-kfold",
+      "--folds", "1"], "k must be an integer >= 2, got 1"),
     (["data", "split", "{notime}", "--out", "{tmp}/o", "--method", "temporal"],
      "needs timestamps"),
 ])

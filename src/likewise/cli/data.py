@@ -143,24 +143,28 @@ def _date(seconds: int) -> str:
 
 # -- split -------------------------------------------------------------------------------
 
-METHODS = ("holdout", "user", "temporal", "temporal-user")
+METHODS = ("holdout", "user", "temporal", "temporal-user", "kfold", "user-kfold")
+_CV_METHODS = ("kfold", "user-kfold")
 
 
 @data.command()
 @click.argument("source", metavar="PATH|DATASET")
 @click.option("--method", type=click.Choice(METHODS), default="holdout", show_default=True,
               help="holdout: random rows; user: per-user random (fraction or --test-k); "
-                   "temporal: global time cutoff; temporal-user: each user's latest.")
+                   "temporal: global time cutoff; temporal-user: each user's latest; "
+                   "kfold / user-kfold: --folds cross-validation folds over rows / users.")
 @click.option("--test-size", type=float, default=None,
               help="Fraction in test, in (0, 1). [default: 0.2, except with --test-k or "
                    "--cutoff]")
 @click.option("--test-k", type=int, default=None,
-              help="Interactions per user in test (methods user and temporal-user; "
-                   "temporal-user defaults to 1).")
+              help="Interactions per user in test (methods user, temporal-user and "
+                   "user-kfold; temporal-user defaults to 1).")
 @click.option("--min-train", type=int, default=1, show_default=True,
               help="Interactions each user keeps in train (per-user methods).")
 @click.option("--cutoff", default=None, metavar="TIME",
               help="temporal: Unix seconds or an ISO date; interactions from then on are test.")
+@click.option("--folds", type=int, default=None,
+              help="Number of folds for kfold and user-kfold.  [default: 5]")
 @click.option("--seed", type=click.IntRange(min=0), default=42, show_default=True,
               help="Random seed (random methods).")
 @click.option("--out", "out_dir", required=True, metavar="DIR",
@@ -169,16 +173,17 @@ METHODS = ("holdout", "user", "temporal", "temporal-user")
               show_default=True, help="File format of train and test.")
 @with_read_options
 def split(source: str, method: str, test_size: float | None, test_k: int | None,
-          min_train: int, cutoff: str | None, seed: int, out_dir: str, fmt: str,
-          read_kwargs: dict) -> None:
+          min_train: int, cutoff: str | None, folds: int | None, seed: int, out_dir: str,
+          fmt: str, read_kwargs: dict) -> None:
     """Split data into train and test files.
 
     Writes DIR/train.FORMAT and DIR/test.FORMAT (columns user, item, rating or weight,
-    timestamp, with the original ids) and DIR/split.json (the parameters and counts).
-    Users and items of the test file may be absent from train (cold start): split.json
-    counts them.
+    timestamp, with the original ids) and DIR/split.json (the parameters and counts);
+    kfold and user-kfold write DIR/fold-1/ ... DIR/fold-K/ with a train and test file
+    each. Users and items of a test file may be absent from its train file (cold start):
+    split.json counts them.
     """
-    params = _split_params(method, test_size, test_k, min_train, cutoff, seed)
+    params = _split_params(method, test_size, test_k, min_train, cutoff, folds, seed)
     if Path(out_dir).exists() and not Path(out_dir).is_dir():  # fail before the slow part
         raise ConfigError(f"--out {out_dir!r} exists and is not a directory")
     interactions = load_data(source, **read_kwargs)
@@ -186,22 +191,29 @@ def split(source: str, method: str, test_size: float | None, test_k: int | None,
     from ..data import splits
 
     func = {"holdout": splits.holdout, "user": splits.user_holdout,
-            "temporal": splits.temporal, "temporal-user": splits.temporal_user}[method]
-    result = func(interactions, **params)
+            "temporal": splits.temporal, "temporal-user": splits.temporal_user,
+            "kfold": splits.kfold, "user-kfold": splits.user_kfold}[method]
+    result = func(interactions, **params)  # validates before anything is written
     out = ensure_out_dir(out_dir)
+    manifest = {"source": source, "method": method, "params": dict(params),
+                "kind": interactions.kind, "rating_scale": interactions.rating_scale}
 
-    files = {}
-    for name, part in zip(("train", "test"), result):
-        path = out / f"{name}.{fmt}"
-        _write(part, path, fmt)
-        files[name] = path.name
+    if method in _CV_METHODS:
+        manifest["folds"] = []
+        for number, fold in enumerate(result, start=1):
+            fold_dir = ensure_out_dir(str(out / f"fold-{number}"))
+            files = _write_split(fold, fold_dir, fmt)
+            manifest["folds"].append({"dir": fold_dir.name, "files": files, **fold.summary()})
+            s = manifest["folds"][-1]
+            click.echo(f"wrote {fold_dir} (train {s['train']:,} rows, test {s['test']:,} "
+                       f"rows, {s['test_users']:,} users; cold in test: "
+                       f"{s['cold_users']:,} users, {s['cold_items']:,} items)")
+        _atomic_write_text(out / "split.json", json.dumps(manifest, indent=2) + "\n")
+        return
+
+    files = _write_split(result, out, fmt)
     summary = result.summary()
-    manifest = {
-        "source": source, "method": method,
-        "params": {k: v for k, v in params.items()},
-        "kind": interactions.kind, "rating_scale": interactions.rating_scale,
-        "files": files, **summary,
-    }
+    manifest.update(files=files, **summary)
     _atomic_write_text(out / "split.json", json.dumps(manifest, indent=2) + "\n")
     click.echo(
         f"wrote {out / files['train']} ({summary['train']:,} rows) and "
@@ -209,25 +221,39 @@ def split(source: str, method: str, test_size: float | None, test_k: int | None,
         f"cold in test: {summary['cold_users']:,} users, {summary['cold_items']:,} items")
 
 
-def _split_params(method: str, test_size, test_k, min_train, cutoff, seed) -> dict:
+def _write_split(result, out: Path, fmt: str) -> dict:
+    files = {}
+    for name, part in zip(("train", "test"), result):
+        path = out / f"{name}.{fmt}"
+        _write(part, path, fmt)
+        files[name] = path.name
+    return files
+
+
+def _split_params(method: str, test_size, test_k, min_train, cutoff, folds, seed) -> dict:
     """Map CLI options onto the split function's keywords; reject ones that do not apply."""
     def reject(option: str, value) -> None:
         if value is not None:
             raise ConfigError(f"{option} does not apply to --method {method}")
 
-    if method == "holdout":
-        reject("--test-k", test_k)
-        reject("--cutoff", cutoff)
-        return {"test_size": 0.2 if test_size is None else test_size, "random_state": seed}
-    if method == "user":
-        reject("--cutoff", cutoff)
+    def size_or_k(default_size: float | None, default_k: int | None) -> dict:
         if test_k is not None and test_size is not None:
             raise ConfigError("give --test-size or --test-k, not both")
         if test_k is not None:
-            return {"test_size": None, "test_k": test_k, "min_train": min_train,
-                    "random_state": seed}
-        return {"test_size": 0.2 if test_size is None else test_size, "min_train": min_train,
-                "random_state": seed}
+            return {"test_size": None, "test_k": test_k}
+        if test_size is not None:
+            return {"test_size": test_size, "test_k": None}
+        return {"test_size": default_size, "test_k": default_k}
+
+    if method not in _CV_METHODS:
+        reject("--folds", folds)
+    if method not in ("temporal",):
+        reject("--cutoff", cutoff)
+    if method == "holdout":
+        reject("--test-k", test_k)
+        return {"test_size": 0.2 if test_size is None else test_size, "random_state": seed}
+    if method == "user":
+        return {**size_or_k(0.2, None), "min_train": min_train, "random_state": seed}
     if method == "temporal":
         reject("--test-k", test_k)
         if cutoff is not None:
@@ -236,13 +262,15 @@ def _split_params(method: str, test_size, test_k, min_train, cutoff, seed) -> di
             text = cutoff.strip()
             return {"cutoff": int(text) if text.lstrip("-").isdigit() else text}
         return {"test_size": 0.2 if test_size is None else test_size}
-    # temporal-user
-    reject("--cutoff", cutoff)
-    if test_k is not None and test_size is not None:
-        raise ConfigError("give --test-size or --test-k, not both")
-    if test_size is not None:
-        return {"test_size": test_size, "test_k": None, "min_train": min_train}
-    return {"test_k": 1 if test_k is None else test_k, "min_train": min_train}
+    if method == "temporal-user":
+        return {**size_or_k(None, 1), "min_train": min_train}
+    k = 5 if folds is None else folds
+    if method == "kfold":
+        reject("--test-k", test_k)
+        reject("--test-size", test_size)
+        return {"k": k, "random_state": seed}
+    # user-kfold
+    return {"k": k, **size_or_k(0.2, None), "min_train": min_train, "random_state": seed}
 
 
 def _write(part, path: Path, fmt: str) -> None:
