@@ -274,7 +274,8 @@ def compare(models, data: Interactions, protocol: str | Protocol = "rating_cv", 
         Base metric names (``["rmse", "mae"]``, ``["ndcg", "recall", "auc"]``); default the
         protocol's.
     sort_by : str, optional
-        Metric to rank models by (default: the first metric; ``rmse`` or ``ndcg@k``).
+        Metric to rank models by (default: ``ndcg@k`` when computed, else the first metric,
+        ``rmse`` for the rating protocols).
     random_state : None, int or Generator
         Seed of the splits (every model sees the same splits).
     progress : bool
@@ -306,7 +307,9 @@ def compare(models, data: Interactions, protocol: str | Protocol = "rating_cv", 
     metric_names = proto.metric_names(metrics)
     base_metrics = proto._check_metrics(metrics)
     if sort_by is None:
-        sort_by = metric_names[0]
+        # NDCG is the headline ranking metric; otherwise the first metric (rmse by default)
+        ndcg = [m for m in metric_names if m.startswith("ndcg@")]
+        sort_by = ndcg[0] if ndcg else metric_names[0]
     elif sort_by not in (*metric_names, "fit_time", "predict_time"):
         matches = [m for m in metric_names if m.split("@")[0] == str(sort_by).split("@")[0]]
         if not matches:
