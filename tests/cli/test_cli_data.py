@@ -301,6 +301,18 @@ def test_load_data_helper(tmp_path, small_csv):
         parse_rating_scale("5,1")
 
 
+def test_dataset_names_dispatch_to_movielens(monkeypatch):
+    import likewise.datasets
+
+    asked = []
+    small = likewise.datasets.movielens("100k")
+    monkeypatch.setattr(likewise.datasets, "movielens",
+                        lambda variant="100k", **kw: asked.append(variant) or small)
+    for name in ("movielens-1m", "ML-20M", "movielens-latest-small", "ml-32m"):
+        assert load_data(name) is small
+    assert asked == ["1m", "20m", "latest-small", "32m"]
+
+
 # -- as a real process -------------------------------------------------------------------
 
 def test_console_script_end_to_end(tmp_path):
