@@ -1,0 +1,220 @@
+"""Image embeddings on real photos (skimage.data), bad images, the cache, the registry."""
+
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+
+PIL = pytest.importorskip("PIL")
+pytest.importorskip("torch")
+skdata = pytest.importorskip("skimage.data")
+
+from PIL import Image  # noqa: E402
+
+from likewise.errors import ConfigError, DataError  # noqa: E402
+from likewise.features import images as im  # noqa: E402
+
+# real photos shipped with scikit-image (no download); 12 photos x 4 copies keeps the CNN
+# part of the suite to ~60 images
+PHOTOS = ["astronaut", "camera", "chelsea", "coffee", "coins", "hubble_deep_field",
+          "immunohistochemistry", "moon", "page", "rocket", "brick", "colorwheel"]
+
+
+def _transforms(rgb, rng):
+    h, w = rgb.shape[:2]
+    ch, cw = int(h * 0.8), int(w * 0.8)
+    y, x = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
+    jitter = np.clip(rgb.astype(float) * rng.uniform(0.8, 1.2, 3) + rng.uniform(-20, 20, 3),
+                     0, 255).astype(np.uint8)
+    return {"flip": rgb[:, ::-1], "crop": rgb[y:y + ch, x:x + cw], "jitter": jitter,
+            "resize": np.asarray(Image.fromarray(rgb).resize((w // 2, h // 2)))}
+
+
+@pytest.fixture(scope="module")
+def photo_dirs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("photos")
+    (root / "orig").mkdir()
+    (root / "copies").mkdir()
+    rng = np.random.default_rng(0)
+    for name in PHOTOS:
+        arr = getattr(skdata, name)()
+        Image.fromarray(arr).save(root / "orig" / f"{name}.png")
+        rgb = np.asarray(Image.fromarray(arr).convert("RGB"))
+        for kind, out in _transforms(rgb, rng).items():
+            ext = "jpg" if kind == "jitter" else "png"
+            Image.fromarray(np.ascontiguousarray(out)).save(root / "copies" / f"{name}__{kind}.{ext}")
+    return root
+
+
+@pytest.fixture(scope="module")
+def embedded(photo_dirs):
+    orig = im.embed_images(photo_dirs / "orig", progress=False, batch_size=32)
+    copies = im.embed_images(photo_dirs / "copies", progress=False, batch_size=32)
+    return orig, copies
+
+
+def test_transformed_copies_find_their_original(embedded):
+    orig, copies = embedded
+    assert len(orig) == len(PHOTOS) and not orig.skipped
+    assert orig.vectors.dtype == np.float32 and orig.vectors.shape[1] == 1280
+    np.testing.assert_allclose(np.linalg.norm(orig.vectors, axis=1), 1.0, atol=1e-5)
+    index = orig.to_index()
+    ids, scores = index.query(copies.vectors, k=1)
+    truth = np.array([c.split("__")[0] + ".png" for c in copies.ids])
+    accuracy = float((ids[:, 0] == truth).mean())
+    assert len(copies) == 4 * len(PHOTOS)
+    assert accuracy >= 0.95, list(zip(copies.ids[ids[:, 0] != truth], ids[ids[:, 0] != truth]))
+
+
+def test_single_query_matches_batch(embedded, photo_dirs):
+    orig, _ = embedded
+    vec = im.embed_image(photo_dirs / "orig" / "coffee.png")
+    row = list(orig.ids).index("coffee.png")
+    np.testing.assert_allclose(vec, orig.vectors[row], atol=2e-4)
+
+
+# -- bad images ----------------------------------------------------------------------------
+def _png_header_only(width, height):
+    """A PNG whose header claims width x height pixels (a decompression bomb's header)."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + \
+            struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + \
+        chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+
+
+@pytest.fixture(scope="module")
+def bad_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("bad")
+    rng = np.random.default_rng(1)
+    photo = skdata.astronaut()
+    good = io.BytesIO()
+    Image.fromarray(photo).save(good, "JPEG")
+    (d / "corrupt.jpg").write_bytes(good.getvalue()[: len(good.getvalue()) // 3])
+    (d / "fake.png").write_text("this is not an image\n")
+    (d / "bomb.png").write_bytes(_png_header_only(50_000, 50_000))
+    Image.fromarray(photo).convert("CMYK").save(d / "cmyk.jpg")
+    Image.fromarray(skdata.camera()).save(d / "gray.png")
+    rgba = np.dstack([photo, np.full(photo.shape[:2], 255, np.uint8)])
+    rgba[:50, :50, 3] = 0  # a transparent corner
+    Image.fromarray(rgba).save(d / "rgba.png")
+    Image.fromarray((rng.random((64, 80)) * 65535).astype(np.uint16)).save(d / "deep16.png")
+    # EXIF orientation 6: the stored pixels must be rotated 90 degrees clockwise to display
+    upright = np.zeros((60, 100, 3), np.uint8)
+    upright[:, :50] = (255, 0, 0)
+    upright[:, 50:] = (0, 0, 255)
+    stored = Image.fromarray(np.rot90(upright, k=1))  # counter-clockwise: what a camera stores
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    stored.save(d / "rotated.jpg", exif=exif.tobytes(), quality=95)
+    return d
+
+
+def test_query_errors_name_the_file(bad_dir):
+    for name, pattern in (("corrupt.jpg", "decode"), ("fake.png", "not an image"),
+                          ("bomb.png", "decompression bomb")):
+        with pytest.raises(DataError, match=pattern) as info:
+            im.load_image(bad_dir / name)
+        assert name in str(info.value)
+    with pytest.raises(DataError, match="no such file"):
+        im.load_image(bad_dir / "missing.jpg")
+    with pytest.raises(DataError):
+        im.embed_image(bad_dir / "fake.png")
+
+
+def test_modes_are_converted_correctly(bad_dir):
+    cmyk = im.load_image(bad_dir / "cmyk.jpg")
+    ref = skdata.astronaut().astype(int)
+    assert cmyk.shape == ref.shape and np.abs(cmyk.astype(int) - ref).mean() < 12
+    gray = im.load_image(bad_dir / "gray.png")
+    assert gray.shape == (512, 512, 3) and (gray[..., 0] == gray[..., 2]).all()
+    rgba = im.load_image(bad_dir / "rgba.png")
+    assert (rgba[:50, :50] == 255).all()  # transparent -> white
+    deep = im.load_image(bad_dir / "deep16.png")
+    raw = np.asarray(Image.open(bad_dir / "deep16.png"), dtype=np.float64)
+    np.testing.assert_allclose(deep[..., 0], np.rint(raw / 257), atol=1)
+    rotated = im.load_image(bad_dir / "rotated.jpg")
+    assert rotated.shape == (60, 100, 3)
+    assert rotated[30, 10, 0] > 200 and rotated[30, 90, 2] > 200  # red left, blue right
+    assert im.load_image(np.zeros((5, 6), np.float32)).shape == (5, 6, 3)
+    with pytest.raises(DataError, match="shape"):
+        im.load_image(np.zeros((2, 3, 5)))
+
+
+def test_catalogue_skips_and_reports(bad_dir):
+    emb = im.embed_images(bad_dir, progress=False)
+    skipped = {p.split("/")[-1]: reason for p, reason in emb.skipped}
+    assert set(skipped) == {"corrupt.jpg", "fake.png", "bomb.png"}
+    assert sorted(emb.ids.tolist()) == ["cmyk.jpg", "deep16.png", "gray.png", "rgba.png",
+                                        "rotated.jpg"]
+    assert np.isfinite(emb.vectors).all()
+    # a pixel limit: only the small images (64 x 80 and 100 x 60) pass 6,000 pixels
+    small = im.embed_images(bad_dir, progress=False, max_pixels=6000)
+    assert sorted(small.ids.tolist()) == ["deep16.png", "rotated.jpg"]
+    assert sum("over the limit" in r for _, r in small.skipped) == 4
+
+
+def test_cache_embeds_only_new_or_changed_files(tmp_path):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for name in ("coffee", "rocket", "moon"):
+        Image.fromarray(getattr(skdata, name)()).save(folder / f"{name}.png")
+    cache = tmp_path / "cache"
+    first = im.embed_images(folder, cache_dir=cache, progress=False)
+    assert first.n_computed == 3
+    again = im.embed_images(folder, cache_dir=cache, progress=False)
+    assert again.n_computed == 0
+    np.testing.assert_array_equal(first.vectors, again.vectors)
+    Image.fromarray(skdata.coins()).save(folder / "moon.png")  # changed content
+    (folder / "copy-of-rocket.png").write_bytes((folder / "rocket.png").read_bytes())
+    third = im.embed_images(folder, cache_dir=cache, progress=False)
+    assert third.n_computed == 1 and len(third) == 4
+    assert not list(cache.rglob("*.pkl")) and list(cache.rglob("manifest.json"))
+
+
+def test_preprocess_keeps_aspect_and_crops_centre():
+    wide = np.zeros((100, 300, 3), np.uint8)
+    wide[:, 140:160] = 255  # a centred stripe: 90-134 after resize and crop
+    out = im.preprocess(wide, 224)
+    assert out.shape == (224, 224, 3)
+    assert out[:, 112].mean() > 250 and out[:, 5].mean() < 5
+
+
+def test_model_registry_and_resnet50(tmp_path, monkeypatch):
+    import torch
+
+    with pytest.raises(ConfigError, match="efficientnet-lite0"):
+        im.get_model("vgg")
+    monkeypatch.setenv("LIKEWISE_MODEL_DIR", str(tmp_path / "models"))
+    with pytest.raises(ConfigError, match="resnet50-0676ba61.pth"):
+        im.ResNet50().load()
+    net = im.build_resnet50()
+    (tmp_path / "models").mkdir()
+    torch.save(net.state_dict(), tmp_path / "models" / "resnet50-test.pth")
+    spec = im.ResNet50()
+    assert spec.weights_path().name == "resnet50-test.pth"
+    loaded = spec.load()  # strict load of a torchvision-layout state dict
+    vec = im._run(spec, loaded, np.zeros((1, 224, 224, 3), np.uint8), True)
+    assert vec.shape == (1, 2048)
+
+
+def test_adding_a_model_is_one_small_class(tmp_path):
+    import torch
+
+    class Tiny(im.ImageModel):
+        name, dim, image_size = "tiny-test-registry", 8, 32
+
+        def load(self):
+            torch.manual_seed(0)
+            return torch.nn.Conv2d(3, 8, 3).eval()
+
+        def features(self, net, x):
+            return net(x).mean(dim=(2, 3))
+
+    im.register_model(Tiny)
+    Image.fromarray(skdata.coffee()).save(tmp_path / "a.png")
+    emb = im.embed_images([tmp_path / "a.png"], model="tiny-test-registry", progress=False)
+    assert emb.vectors.shape == (1, 8)
