@@ -145,7 +145,11 @@ def test_user_holdout_leave_k_out(data, test_k, min_train, seed):
 def test_temporal_fraction(data, test_size):
     split = temporal(data, test_size=test_size)
     assert_partition(data, split)
-    assert split.test.nnz == half_up(test_size * data.nnz)
+    n_test = half_up(test_size * data.nnz)
+    assert split.test.nnz == n_test
+    # reference: the last n_test of a stable sort by time (ties keep data order)
+    reference = np.argsort(data.timestamps, kind="stable")[data.nnz - n_test:]
+    np.testing.assert_array_equal(rows(split.test), rows(data.take(reference)))
     if split.train.nnz and split.test.nnz:
         assert split.train.timestamps.max() <= split.test.timestamps.min()
     assert same_split(split, temporal(data, test_size=test_size))
