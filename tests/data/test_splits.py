@@ -263,11 +263,13 @@ def no_time() -> Interactions:
 
 
 @pytest.mark.parametrize("call, message", [
-    (lambda d: holdout(d, test_size=0), r"holdout: test_size must be a number > 0\.0 and < 1\.0, got 0"),
+    (lambda d: holdout(d, test_size=0),
+     r"holdout: test_size must be a number > 0\.0 and < 1\.0, got 0"),
     (lambda d: holdout(d, test_size=1.5), r"test_size .* got 1\.5"),
     (lambda d: holdout(d, random_state=-1), r"random_state must be None, a non-negative"),
     (lambda d: holdout(d, random_state="x"), r"random_state .* got 'x'"),
-    (lambda d: user_holdout(d, test_k=0), r"user_holdout: test_k must be an integer >= 1 or None, got 0"),
+    (lambda d: user_holdout(d, test_k=0),
+     r"user_holdout: test_k must be an integer >= 1 or None, got 0"),
     (lambda d: user_holdout(d, test_size=None), r"give test_size .* or test_k"),
     (lambda d: user_holdout(d, min_train=-1), r"min_train must be an integer >= 0, got -1"),
     (lambda d: temporal(d), r"exactly one of cutoff .* and test_size"),

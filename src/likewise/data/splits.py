@@ -44,6 +44,9 @@ from .._params import Float, Int, RandomState, check_random_state, validate
 from ..errors import ConfigError, DataError
 from .interactions import Interactions
 
+#: What ``random_state`` accepts: None (fresh entropy), a non-negative int or a Generator.
+RandomStateLike = int | np.random.Generator | None
+
 __all__ = [
     "Split",
     "holdout",
@@ -205,7 +208,8 @@ def _validate_per_user(owner: str, test_size, test_k, min_train) -> None:
 
 # -- random splits -----------------------------------------------------------------------
 
-def holdout(data: Interactions, test_size: float = 0.2, random_state=None) -> Split:
+def holdout(data: Interactions, test_size: float = 0.2,
+            random_state: RandomStateLike = None) -> Split:
     """Random holdout over interactions (rows), ignoring who the user is.
 
     Exactly ``round(test_size * n)`` interactions (half rounded up) go to test, drawn
@@ -247,7 +251,7 @@ def holdout(data: Interactions, test_size: float = 0.2, random_state=None) -> Sp
 
 
 def user_holdout(data: Interactions, test_size: float | None = 0.2, test_k: int | None = None,
-                 min_train: int = 1, random_state=None) -> Split:
+                 min_train: int = 1, random_state: RandomStateLike = None) -> Split:
     """Per-user random holdout: a fraction, or exactly ``test_k``, of each user's interactions.
 
     Parameters
@@ -409,10 +413,10 @@ def temporal_user(data: Interactions, test_k: int | None = None,
     -------
     Split
         For every user, each test timestamp is >= each of that user's train timestamps.
-        Ties in time are broken by item index (deterministic). No user is cold; items can
-        be (an item only ever rated as someone's latest). Note that test interactions of
-        one user can predate train interactions of another: use :func:`temporal` when a
-        global "no future data" guarantee is needed.
+        Ties in time are broken by item index (deterministic). No user is cold (with
+        ``min_train >= 1``); items can be (an item only ever rated as someone's latest).
+        Note that test interactions of one user can predate train interactions of
+        another: use :func:`temporal` when a global "no future data" guarantee is needed.
 
     Examples
     --------
@@ -436,7 +440,7 @@ def temporal_user(data: Interactions, test_k: int | None = None,
 
 # -- cross-validation --------------------------------------------------------------------
 
-def kfold(data: Interactions, k: int = 5, random_state=None) -> Iterator[Split]:
+def kfold(data: Interactions, k: int = 5, random_state: RandomStateLike = None) -> Iterator[Split]:
     """K-fold cross-validation over interactions (rows).
 
     The interactions are shuffled and cut into ``k`` folds whose sizes differ by at most
@@ -483,7 +487,7 @@ def _folds(data: Interactions, fold: np.ndarray, k: int) -> Iterator[Split]:
 
 def user_kfold(data: Interactions, k: int = 5, test_size: float | None = 0.2,
                test_k: int | None = None, min_train: int = 1,
-               random_state=None) -> Iterator[Split]:
+               random_state: RandomStateLike = None) -> Iterator[Split]:
     """K-fold cross-validation over users.
 
     Users who can spare test interactions (see :func:`user_holdout`) are shuffled and cut
