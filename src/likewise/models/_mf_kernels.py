@@ -54,12 +54,12 @@ def _chunks(n: int, n_chunks: int) -> np.ndarray:
 # SVD (Funk / Koren biased MF) by SGD
 # ---------------------------------------------------------------------------------------
 @njit(fastmath=True, cache=True)
-def _sgd_svd_range(lo, hi, users, items, ratings, order, mu, bu, bi, pu, qi, lr, reg, biased):
+def _sgd_svd_range(lo, hi, users, items, ratings, mu, bu, bi, pu, qi, lr, reg, biased):
+    # users/items/ratings arrive already in visiting order (sequential reads are faster)
     n_factors = pu.shape[1]
     shrink = np.float32(1.0) - lr * reg
     sq = 0.0
-    for k in range(lo, hi):
-        e = order[k]
+    for e in range(lo, hi):
         u = users[e]
         i = items[e]
         # row views let LLVM vectorise the factor loops
@@ -86,12 +86,11 @@ def _sgd_svd_range(lo, hi, users, items, ratings, order, mu, bu, bi, pu, qi, lr,
 
 
 @njit(parallel=True, cache=True)
-def _sgd_svd_parallel(bounds, users, items, ratings, order, mu, bu, bi, pu, qi, lr, reg,
-                      biased):
+def _sgd_svd_parallel(bounds, users, items, ratings, mu, bu, bi, pu, qi, lr, reg, biased):
     n_chunks = bounds.shape[0] - 1
     partial = np.zeros(n_chunks, dtype=np.float64)
     for c in prange(n_chunks):
-        partial[c] = _sgd_svd_range(bounds[c], bounds[c + 1], users, items, ratings, order,
+        partial[c] = _sgd_svd_range(bounds[c], bounds[c + 1], users, items, ratings,
                                     mu, bu, bi, pu, qi, lr, reg, biased)
     return partial.sum()
 
@@ -103,8 +102,8 @@ def sgd_svd_epoch(users, items, ratings, order, mu, bu, bi, pu, qi, lr, reg, bia
     With ``n_chunks > 1`` the order is split into contiguous pieces processed in parallel
     without locks (Hogwild!); with one chunk it is the exact sequential algorithm.
     """
-    args = (users, items, ratings, order, np.float32(mu), bu, bi, pu, qi, np.float32(lr),
-            np.float32(reg), bool(biased))
+    args = (users[order], items[order], ratings[order], np.float32(mu), bu, bi, pu, qi,
+            np.float32(lr), np.float32(reg), bool(biased))
     if n_chunks <= 1:
         return float(_sgd_svd_range(0, len(order), *args))
     return float(_sgd_svd_parallel(_chunks(len(order), n_chunks), *args))
