@@ -79,7 +79,7 @@ _AUC_BLOCK_CELLS = 4_000_000  # users x items per recommend() call when ranking 
 # ---------------------------------------------------------------------------------------
 # protocol objects
 # ---------------------------------------------------------------------------------------
-@dataclass
+@dataclass(kw_only=True)
 class Protocol:
     """Base class: a way to split data and score a model on each split.
 
@@ -144,7 +144,7 @@ class Protocol:
                               "(no ratings); use protocol='topn_user_holdout' or 'topn_temporal'")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RatingHoldout(Protocol):
     """One random holdout of interactions; RMSE / MAE / MSE on the held-out ratings.
 
@@ -167,7 +167,7 @@ class RatingHoldout(Protocol):
         yield splits.holdout(data, test_size=self.test_size, random_state=self.random_state)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RatingCV(Protocol):
     """K-fold cross-validation over interactions (each rating is in test exactly once).
 
@@ -192,7 +192,7 @@ class RatingCV(Protocol):
         yield from splits.kfold(data, k=self.folds, random_state=self.random_state)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class _TopN(Protocol):
     k: int = 10
     relevance_threshold: float | None = None
@@ -213,7 +213,7 @@ class _TopN(Protocol):
         return out
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TopNUserHoldout(_TopN):
     """Per-user random holdout (or user k-fold) ranked against every unseen item.
 
@@ -256,7 +256,7 @@ class TopNUserHoldout(_TopN):
                                          random_state=self.random_state)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TopNTemporal(_TopN):
     """Temporal split (train on the past, test on the future) ranked against unseen items.
 
