@@ -192,6 +192,16 @@ def test_load_detects_corruption(clustered, tmp_path):
         index.load(path)
     with pytest.raises(ModelFormatError, match="manifest"):
         index.load(tmp_path / "nothing")
+    good = index.build(x[:50]).save(tmp_path / "good")
+    manifest = json.loads((good / "manifest.json").read_text())
+    del manifest["dim"]
+    (good / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelFormatError, match="incomplete"):
+        index.load(good)
+    manifest["dim"], manifest["format_version"] = 16, 99
+    (good / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelFormatError, match="newer"):
+        index.load(good)
 
 
 @pytest.mark.parametrize("backend", backend_names)

@@ -155,7 +155,13 @@ def load(path: str | os.PathLike, *, mmap: bool = True, verify: bool = True) -> 
             raise ModelFormatError(f"{path}/{fname} does not match its checksum: the index "
                                    "was modified or corrupted")
     cls = _backend_class(backend)
-    index = cls(int(manifest["dim"]), manifest["metric"], manifest.get("params", {}))
+    try:
+        index = cls(int(manifest["dim"]), manifest["metric"], dict(manifest.get("params", {})))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelFormatError(f"{path}/manifest.json is incomplete ({exc!r})") from None
+    missing = sorted((set(cls._build_spec) | set(cls._search_spec)) - set(index.params))
+    if missing:
+        raise ModelFormatError(f"{path}/manifest.json lacks parameters {missing}")
     index.max_norm = manifest.get("max_norm")
     try:
         ids = np.load(path / "ids.npy", allow_pickle=False)
