@@ -148,26 +148,59 @@ def rows_top_k(chunks, q_indptr, q_indices, q_vals, q_self, t_indptr, t_indices,
             for a in range(q_indptr[q], q_indptr[q + 1]):
                 y = q_indices[a]
                 r = np.float64(q_vals[a])
-                for b in range(t_indptr[y], t_indptr[y + 1]):
-                    x2 = t_indices[b]
-                    if x2 == me:
-                        continue
-                    if freq[x2] == 0:
-                        touched[m] = x2
-                        m += 1
-                    freq[x2] += 1
-                    r2 = np.float64(t_vals[b])
-                    if metric == DOT:
-                        prods[x2] += r * r2
-                    elif metric == MSD:
-                        prods[x2] += (r - r2) * (r - r2)
-                    elif need_sq:
+                lo = t_indptr[y]
+                hi_ = t_indptr[y + 1]
+                # one specialised inner loop per statistic set (the hot loop of the fit)
+                if metric == DOT:
+                    # no counts needed: a zero sum marks an untouched row (a sum that
+                    # cancels to exactly 0 is re-listed, harmless: it scores 0)
+                    for b in range(lo, hi_):
+                        x2 = t_indices[b]
+                        p = prods[x2]
+                        if p == 0.0 and m < n_rows:
+                            touched[m] = x2
+                            m += 1
+                        prods[x2] = p + r * t_vals[b]
+                elif metric == MSD:
+                    for b in range(lo, hi_):
+                        x2 = t_indices[b]
+                        if freq[x2] == 0:
+                            touched[m] = x2
+                            m += 1
+                        freq[x2] += 1
+                        d = r - t_vals[b]
+                        prods[x2] += d * d
+                elif need_sq:
+                    for b in range(lo, hi_):
+                        x2 = t_indices[b]
+                        if freq[x2] == 0:
+                            touched[m] = x2
+                            m += 1
+                        freq[x2] += 1
+                        r2 = t_vals[b]
                         prods[x2] += r * r2
                         sqi[x2] += r * r
                         sqj[x2] += r2 * r2
                         if need_sum:
                             si[x2] += r
                             sj[x2] += r2
+                else:
+                    for b in range(lo, hi_):
+                        x2 = t_indices[b]
+                        if freq[x2] == 0:
+                            touched[m] = x2
+                            m += 1
+                        freq[x2] += 1
+            if me >= 0:
+                # the query itself is never its own neighbour
+                freq[me] = 0
+                prods[me] = 0.0
+                if need_sq:
+                    sqi[me] = 0.0
+                    sqj[me] = 0.0
+                if need_sum:
+                    si[me] = 0.0
+                    sj[me] = 0.0
             qsize = np.float64(q_indptr[q + 1] - q_indptr[q])
             size = 0
             heaped = False
@@ -175,6 +208,21 @@ def rows_top_k(chunks, q_indptr, q_indices, q_vals, q_self, t_indptr, t_indices,
             scan = m * 8 > n_rows
             for t in range(n_rows if scan else m):
                 x2 = t if scan else touched[t]
+                if metric == DOT:
+                    s = prods[x2]
+                    prods[x2] = 0.0
+                    if s > 0:
+                        if size < k:
+                            hv[size] = s
+                            hi[size] = x2
+                            size += 1
+                        else:
+                            if not heaped:
+                                for h in range(k // 2 - 1, -1, -1):
+                                    _sift_down(hv, hi, k, h)
+                                heaped = True
+                            _heap_push(hv, hi, size, k, s, x2)
+                    continue
                 if freq[x2] == 0:
                     continue
                 n = np.float64(freq[x2])
