@@ -13,6 +13,8 @@ they run the exact sequential algorithm (the deterministic single-threaded mode)
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit, prange
 
@@ -33,7 +35,10 @@ __all__ = [
 # ---------------------------------------------------------------------------------------
 def check_finite(model: str, what: float | np.ndarray, epoch: int, hint: str) -> None:
     """Fail ``fit`` with a clear message when training diverged (NaN / inf / overflow)."""
-    bad = not np.all(np.isfinite(what))
+    if isinstance(what, float):
+        bad = not math.isfinite(what)
+    else:
+        bad = not np.isfinite(np.asarray(what, dtype=np.float64)).all()
     if bad:
         raise ConfigError(f"{model} diverged at epoch {epoch + 1}: the training error became "
                           f"NaN or infinite. {hint}")
@@ -48,6 +53,31 @@ def rng_seeds(rng: np.random.Generator, n: int) -> np.ndarray:
 def _chunks(n: int, n_chunks: int) -> np.ndarray:
     n_chunks = max(1, min(int(n_chunks), max(n, 1)))
     return np.linspace(0, n, n_chunks + 1).astype(np.int64)
+
+
+# ---------------------------------------------------------------------------------------
+# random numbers for the threaded samplers: xorshift64* streams, one per chunk
+# ---------------------------------------------------------------------------------------
+_M64 = (1 << 64) - 1
+
+
+@njit(inline="always")
+def _xorshift(state, c):
+    x = state[c]
+    x ^= x >> np.uint64(12)
+    x ^= x << np.uint64(25)
+    x ^= x >> np.uint64(27)
+    state[c] = x
+    return (x * np.uint64(2685821657736338717)) >> np.uint64(11)
+
+
+def _xorshift_reference(state: list) -> int:
+    x = state[0]
+    x ^= x >> 12
+    x ^= (x << 25) & _M64
+    x ^= x >> 27
+    state[0] = x
+    return ((x * 2685821657736338717) & _M64) >> 11
 
 
 # ---------------------------------------------------------------------------------------
@@ -99,14 +129,27 @@ def sgd_svd_epoch(users, items, ratings, order, mu, bu, bi, pu, qi, lr, reg, bia
                   n_chunks=1) -> float:
     """One SGD epoch over the ratings in ``order``; returns the sum of squared errors.
 
+    ``order=None`` visits the arrays as they are (see :func:`shuffle_together`).
     With ``n_chunks > 1`` the order is split into contiguous pieces processed in parallel
     without locks (Hogwild!); with one chunk it is the exact sequential algorithm.
     """
-    args = (users[order], items[order], ratings[order], np.float32(mu), bu, bi, pu, qi,
+    if order is not None:
+        users, items, ratings = users[order], items[order], ratings[order]
+    args = (users, items, ratings, np.float32(mu), bu, bi, pu, qi,
             np.float32(lr), np.float32(reg), bool(biased))
     if n_chunks <= 1:
-        return float(_sgd_svd_range(0, len(order), *args))
-    return float(_sgd_svd_parallel(_chunks(len(order), n_chunks), *args))
+        return float(_sgd_svd_range(0, len(users), *args))
+    return float(_sgd_svd_parallel(_chunks(len(users), n_chunks), *args))
+
+
+@njit(cache=True)
+def shuffle_together(state, users, items, ratings):
+    """Fisher-Yates shuffle of three aligned arrays in place (xorshift stream ``state``)."""
+    for k in range(users.shape[0] - 1, 0, -1):
+        j = np.int64(_xorshift(state, 0) % np.uint64(k + 1))
+        users[k], users[j] = users[j], users[k]
+        items[k], items[j] = items[j], items[k]
+        ratings[k], ratings[j] = ratings[j], ratings[k]
 
 
 def sgd_svd_reference(users, items, ratings, order, mu, bu, bi, pu, qi, lr, reg,
@@ -262,31 +305,6 @@ def svdpp_fold_in(items, ratings, mu, bi, qi, y, epochs, lr, reg, p, bu):
             for f in range(n_factors):
                 p[f] += lr * (err * qi[i, f] - reg * p[f])
     return z
-
-
-# ---------------------------------------------------------------------------------------
-# random numbers for the threaded samplers: xorshift64* streams, one per chunk
-# ---------------------------------------------------------------------------------------
-_M64 = (1 << 64) - 1
-
-
-@njit(inline="always")
-def _xorshift(state, c):
-    x = state[c]
-    x ^= x >> np.uint64(12)
-    x ^= x << np.uint64(25)
-    x ^= x >> np.uint64(27)
-    state[c] = x
-    return (x * np.uint64(2685821657736338717)) >> np.uint64(11)
-
-
-def _xorshift_reference(state: list) -> int:
-    x = state[0]
-    x ^= x >> 12
-    x ^= (x << 25) & _M64
-    x ^= x >> 27
-    state[0] = x
-    return ((x * 2685821657736338717) & _M64) >> 11
 
 
 # ---------------------------------------------------------------------------------------

@@ -109,17 +109,18 @@ class SVD(Recommender):
 
     def _fit(self, data: Interactions) -> None:
         rng = check_random_state(self.random_state)
-        users, items, ratings = _entries(data.matrix)
+        users, items, ratings = (a.copy() for a in _entries(data.matrix))
         pu, qi = self._init_factors(rng, data.n_users, data.n_items)
         bu = np.zeros(data.n_users, dtype=np.float32)
         bi = np.zeros(data.n_items, dtype=np.float32)
         mu = float(ratings.mean()) if self.biased else 0.0
         self.train_rmse_ = []
+        state = K.rng_seeds(rng, 1)
         with numba_threads(self.num_threads) as threads:
             for epoch in range(self.epochs):
-                order = rng.permutation(len(ratings)) if self.shuffle else \
-                    np.arange(len(ratings))
-                sse = K.sgd_svd_epoch(users, items, ratings, order, mu, bu, bi, pu, qi,
+                if self.shuffle:  # a fresh uniformly random order, in place, in numba
+                    K.shuffle_together(state, users, items, ratings)
+                sse = K.sgd_svd_epoch(users, items, ratings, None, mu, bu, bi, pu, qi,
                                       self.learning_rate, self.regularization, self.biased,
                                       n_chunks=threads)
                 K.check_finite(type(self).__name__, sse, epoch, _divergence_hint(self))
