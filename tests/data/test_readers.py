@@ -280,3 +280,23 @@ def test_sorted_and_shuffled_files_load_identically(tmp_path):
     assert (a.matrix != b.matrix).nnz == 0 and a.users == b.users and a.items == b.items
     np.testing.assert_array_equal(a.timestamps, b.timestamps)
     assert a.matrix.has_canonical_format and b.matrix.has_canonical_format
+
+
+def test_leading_blank_lines_spaces_and_quotes_in_header(tmp_path):
+    p = _write(tmp_path / "r.csv",
+               '\n\n"userId", movieId ,rating\n1,10,4\n\n2,10,3\n2,x1,5\n')
+    with pytest.raises(DataError) as info:
+        likewise.read_csv(p)
+    assert info.value.line == 7 and info.value.column == "movieId"  # mixed ids, real line
+    p = _write(tmp_path / "ok.csv", '\n\n"userId", movieId ,rating\n1,10,4\n\n2,10,3\n')
+    assert likewise.read_csv(p).nnz == 2
+
+
+def test_type_change_after_the_first_block(tmp_path):
+    """Arrow infers types from the first block; a later change is still located exactly."""
+    rows = "".join(f"{u},{u % 50},3\n" for u in range(1, 400_001))
+    p = _write(tmp_path / "big.csv", "userId,movieId,rating\n" + rows + "abc,1,3\n")
+    with pytest.raises(DataError) as info:
+        likewise.read_csv(p)
+    assert info.value.line == 400_002 and info.value.column == "userId"
+    assert "mixed id types" in str(info.value)
