@@ -225,12 +225,12 @@ def _iter_rows(src: _Source) -> Iterator[tuple[int, list[str]]]:
     reader = csv.reader(lines(), delimiter=src.sep, strict=False)
     first = True
     for fields in reader:
+        if not fields or (len(fields) == 1 and fields[0] == ""):
+            continue
         if first:
             first = False
             if src.has_header:
                 continue
-        if not fields or (len(fields) == 1 and fields[0] == ""):
-            continue
         yield counter[0], fields
 
 
