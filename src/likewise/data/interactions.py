@@ -77,6 +77,7 @@ class Interactions:
         self.item_metadata = item_metadata
         self.user_metadata = user_metadata
         self.source = source
+        self._user_indices = None
 
     # -- construction -----------------------------------------------------------------
     @classmethod
@@ -229,8 +230,14 @@ class Interactions:
 
     # -- entry access -----------------------------------------------------------------
     def user_indices(self) -> np.ndarray:
-        """Row index of every stored entry, in CSR order."""
-        return np.repeat(np.arange(self.n_users, dtype=np.int64), np.diff(self.matrix.indptr))
+        """Row index of every stored entry, in CSR order (computed once, read-only)."""
+        cached = getattr(self, "_user_indices", None)
+        if cached is None or len(cached) != self.matrix.nnz:
+            cached = np.repeat(np.arange(self.n_users, dtype=np.int64),
+                               np.diff(self.matrix.indptr))
+            cached.flags.writeable = False
+            self._user_indices = cached
+        return cached
 
     def entries(self) -> _Entries:
         """(user index, item index, value, timestamp) of every entry, in CSR order."""
