@@ -45,7 +45,7 @@ def test_cg_kernel_matches_reference():
     rng = np.random.default_rng(0)
     X = rng.random((data.n_users, 5), dtype=np.float32) * 0.1
     Y = rng.random((data.n_items, 5), dtype=np.float32)
-    YtY = K.gram(Y, 0.1, 2)
+    YtY = K.gram(Y, 0.1)
     np.testing.assert_allclose(YtY, Y.T.astype(np.float64) @ Y + 0.1 * np.eye(5), rtol=1e-5)
     X_ref = X.astype(np.float64)
     K.als_cg(m.indptr, m.indices, conf, X, Y, YtY, 3)
@@ -60,7 +60,7 @@ def test_cg_converges_to_exact_solution():
     conf = (1.0 + 2.0 * m.data).astype(np.float64)
     rng = np.random.default_rng(1)
     Y = rng.random((data.n_items, 4), dtype=np.float32)
-    YtY = K.gram(Y, 0.5, 1)
+    YtY = K.gram(Y, 0.5)
     X = np.zeros((data.n_users, 4), np.float32)
     K.als_cg(m.indptr, m.indices, conf.astype(np.float32), X, Y, YtY, 20)
     u = 3

@@ -128,11 +128,11 @@ class ImplicitALS(Recommender):
                 f"{float(cui.data.max()):g}) and try weighting='log' or a larger "
                 f"regularization (now {self.regularization})")
         reg = self.regularization
-        with numba_threads(self.num_threads) as threads:
+        with numba_threads(self.num_threads):
             for it in range(self.iterations):
-                K.als_cg(cui.indptr, cui.indices, cui.data, X, Y, K.gram(Y, reg, threads),
+                K.als_cg(cui.indptr, cui.indices, cui.data, X, Y, K.gram(Y, reg),
                          self.cg_steps)
-                K.als_cg(ciu.indptr, ciu.indices, ciu.data, Y, X, K.gram(X, reg, threads),
+                K.als_cg(ciu.indptr, ciu.indices, ciu.data, Y, X, K.gram(X, reg),
                          self.cg_steps)
                 K.check_finite(type(self).__name__, [X.sum(), Y.sum()], it, hint)
         self.user_factors_, self.item_factors_ = X, Y
