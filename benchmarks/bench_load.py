@@ -45,9 +45,25 @@ def synthetic_worker() -> None:
                       "shape": [data.n_users, data.n_items], "nnz": data.nnz}))
 
 
+def embedded_worker() -> None:
+    """movielens('100k') right after ``import likewise``, then again (libraries loaded)."""
+    import likewise
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    likewise.datasets.movielens("100k")
+    t1, c1 = time.perf_counter(), time.process_time()
+    likewise.datasets.movielens("100k")
+    t2, c2 = time.perf_counter(), time.process_time()
+    print(json.dumps({"cold_s": t1 - t0, "cold_cpu_s": c1 - c0, "warm_s": t2 - t1,
+                      "warm_cpu_s": c2 - c1}))
+
+
 def worker(method: str, path: str) -> None:
     if method == "synthetic":
         synthetic_worker()
+        return
+    if method == "embedded":
+        embedded_worker()
         return
     t0 = time.perf_counter()
     if method == "likewise":
@@ -111,6 +127,8 @@ def main() -> None:
     ap.add_argument("--data", default=os.environ.get("LIKEWISE_BENCH_DIR", "/tmp/likewise-bench"))
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--write", action="store_true", help=f"write the table to {RESULTS}")
+    ap.add_argument("--embedded", action="store_true",
+                    help="time loading the embedded MovieLens 100K instead")
     ap.add_argument("--synthetic", action="store_true",
                     help="time the synthetic MovieLens-20M generator instead")
     ap.add_argument("--worker", nargs=2, metavar=("METHOD", "PATH"), help=argparse.SUPPRESS)
@@ -120,6 +138,9 @@ def main() -> None:
         return
     if args.synthetic:
         bench_synthetic(args)
+        return
+    if args.embedded:
+        bench_embedded(args)
         return
     path = ensure_csv(Path(args.data))
     runs: dict[str, list[dict]] = {"likewise": [], "pandas": []}
@@ -176,6 +197,33 @@ def main() -> None:
         RESULTS.write_text(text if not RESULTS.exists() else _merge(RESULTS.read_text(), text))
 
 
+def bench_embedded(args) -> None:
+    runs = [run_one("embedded", Path("-")) for _ in range(max(args.repeats, 5))]
+    load = os.getloadavg()
+
+    def med(key):
+        return statistics.median(x[key] for x in runs)
+
+    text = "\n".join([
+        "### Embedded MovieLens 100K: movielens('100k') after `import likewise`",
+        "",
+        f"Command: `{Path(sys.executable).name} benchmarks/bench_load.py --embedded"
+        f"{' --write' if args.write else ''}`  ",
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs (shared; load average "
+        f"{load[0]:.1f}); median of {len(runs)} fresh subprocesses. The first call also "
+        "imports pandas, pyarrow and scipy (likewise imports them lazily).",
+        "",
+        "| call | wall (s) | CPU (s) |",
+        "| --- | ---: | ---: |",
+        f"| first in the process | {med('cold_s'):.3f} | {med('cold_cpu_s'):.3f} |",
+        f"| again (libraries loaded) | {med('warm_s'):.3f} | {med('warm_cpu_s'):.3f} |",
+    ]) + "\n"
+    print(text)
+    if args.write:
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(text if not RESULTS.exists() else _merge(RESULTS.read_text(), text))
+
+
 def bench_synthetic(args) -> None:
     runs = []
     for r in range(args.repeats):
@@ -212,10 +260,11 @@ def bench_synthetic(args) -> None:
 
 
 def _merge(old: str, new: str) -> str:
-    """Replace this benchmark's section in the results file, keep other sections."""
-    head = new.splitlines()[0].split("(")[0]
-    kept = [s for s in old.split("### ") if s.strip() and not ("### " + s).startswith(head)]
-    return "".join("### " + s for s in kept) + new
+    """Replace this benchmark's section in the results file, keep the other sections."""
+    head = new.split("\n", 1)[0].split("(")[0]
+    sections = [("### " + s).rstrip() + "\n" for s in old.split("### ") if s.strip()]
+    kept = [s for s in sections if not s.startswith(head)]
+    return "\n".join(kept + [new])
 
 
 if __name__ == "__main__":

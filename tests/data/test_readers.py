@@ -300,3 +300,80 @@ def test_type_change_after_the_first_block(tmp_path):
         likewise.read_csv(p)
     assert info.value.line == 400_002 and info.value.column == "userId"
     assert "mixed id types" in str(info.value)
+
+
+# ---------------------------------------------------------------------------------------
+# the numba fast path for plain numeric files (forced on small files here)
+# ---------------------------------------------------------------------------------------
+@pytest.fixture
+def fast_path(monkeypatch):
+    from likewise.data import readers
+
+    monkeypatch.setattr(readers, "_FAST_MIN_BYTES", 0)
+    calls = {"fast": 0}
+    real = readers._fast_numeric_table
+
+    def spy(src):
+        out = real(src)
+        calls["fast"] += out is not None
+        return out
+
+    monkeypatch.setattr(readers, "_fast_numeric_table", spy)
+    return calls
+
+
+def test_fast_path_equals_arrow_path(tmp_path, fast_path):
+    from likewise.data.synthetic import write_csv
+
+    data = likewise.synthetic(n_users=300, n_items=200, n_interactions=6000,
+                              rating_scale=(0.5, 5), rating_step=0.5)
+    write_csv(data, tmp_path / "r.csv")
+    frame = pd.read_csv(tmp_path / "r.csv").sample(frac=1.0, random_state=1)
+    frame["extra"] = 7
+    frame.to_csv(tmp_path / "shuffled.csv", index=False, lineterminator="\r\n")
+    for name in ("r.csv", "shuffled.csv"):
+        got = likewise.read_csv(tmp_path / name)
+        assert (got.matrix != data.matrix).nnz == 0 and got.items == data.items
+        np.testing.assert_array_equal(got.timestamps, data.timestamps)
+    assert fast_path["fast"] == 2
+    ref = likewise.read_csv(ML100K, rating_scale=(1, 5))
+    assert fast_path["fast"] == 3 and ref.nnz == 100_000
+    assert (ref.matrix != likewise.datasets.movielens("100k").matrix).nnz == 0
+
+
+def test_fast_path_parses_signs_and_decimals(tmp_path, fast_path):
+    p = _write(tmp_path / "r.csv", "user,item,rating,timestamp\n-3,+7,-1.25,-5\n2,7,+0.5,6\n"
+                                   "2,8,4,7")  # no newline at the end
+    data = likewise.read_csv(p)
+    assert fast_path["fast"] == 1
+    f = data.to_frame().sort_values("user")
+    assert f["user"].tolist() == [-3, 2, 2] and f["rating"].tolist() == [-1.25, 0.5, 4.0]
+    assert sorted(data.timestamps.tolist()) == [-5, 6, 7]
+
+
+@pytest.mark.parametrize("body", [
+    '1,10,"4",5\n',            # quotes
+    "1,10,4e0,5\n",            # exponent
+    "1,10,,5\n",               # empty field
+    "1,10,4,5\n\n2,10,3,6\n",  # blank line
+    "1,a10,4,5\n",             # text id
+    "1,10,4,5,9\n",            # extra field
+    "1,10,4\n",                # missing field
+    "1,10,4.5.1,5\n",          # two dots
+    "1,10,NaN,5\n",            # NaN
+    "1,10,4, 5\n",             # space
+])
+def test_fast_path_gives_up_and_arrow_decides(tmp_path, fast_path, body):
+    p = _write(tmp_path / "r.csv", "userId,movieId,rating,timestamp\n" + body)
+    try:
+        likewise.read_csv(p)
+    except DataError:
+        pass
+    assert fast_path["fast"] == 0
+
+
+def test_fast_path_errors_still_located(tmp_path, fast_path):
+    p = _write(tmp_path / "r.csv", "userId,movieId,rating\n1,10,4\n2,10,9\n")
+    with pytest.raises(DataError) as info:
+        likewise.read_csv(p, rating_scale=(1, 5))
+    assert fast_path["fast"] == 1 and info.value.line == 3 and info.value.column == "rating"
