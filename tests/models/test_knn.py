@@ -111,7 +111,8 @@ def test_prediction_kernel_matches_reference(rule):
         out = np.empty(len(xs))
         out_k = np.empty(len(xs), np.int64)
         K.predict_pairs(K.chunk_bounds(len(xs), 64), xs, ys, ci, cx, cv, ni, nx, nv, dense,
-                        4, 2, rule, 3.2, x_mean, x_sigma, x_bias, y_bias, out, out_k)
+                        4, 2, rule, 3.2, x_mean, x_sigma, x_bias, y_bias, out, out_k,
+                        int(np.diff(ci).max()))
         for p in range(len(xs)):
             x, y = xs[p], ys[p]
             lo, hi = cand.indptr[y], cand.indptr[y + 1]
@@ -335,3 +336,18 @@ def test_min_k_falls_back_to_baseline(ml_split):
     frame = ml_split.test.to_frame().iloc[:200]
     est = model.predict(frame["user"].to_numpy(), frame["item"].to_numpy())
     assert np.all(np.isfinite(est))
+
+
+@pytest.mark.parametrize("similarity", ["cosine", "pearson", "msd", "jaccard",
+                                        "pearson_baseline"])
+def test_dense_path_equals_top_k_path(ml_split, similarity):
+    """The symmetric dense kernel (small n) and the pruned row kernel agree."""
+    data = ml_split.train.filter(top_users=200, top_items=300)
+    dense = UserKNN(similarity=similarity).fit(data)
+    pruned = UserKNN(similarity=similarity, max_neighbors=data.n_users - 2).fit(data)
+    a = dense.neighbors_.toarray()
+    b = pruned.neighbors_.toarray()
+    # the pruned model drops each row's weakest neighbour; elsewhere they are identical
+    both = b > 0
+    np.testing.assert_allclose(a[both], b[both], rtol=1e-6)
+    assert ((a > 0) & ~both).sum(axis=1).max() <= 1

@@ -42,7 +42,7 @@ def _worse(va, ia, vb, ib):
     return va < vb or (va == vb and ia > ib)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _sift_down(hv, hi, size, pos):
     while True:
         child = 2 * pos + 1
@@ -59,7 +59,7 @@ def _sift_down(hv, hi, size, pos):
             return
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _sift_up(hv, hi, pos):
     while pos > 0:
         parent = (pos - 1) // 2
@@ -71,7 +71,7 @@ def _sift_up(hv, hi, pos):
             return
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _heap_push(hv, hi, size, k, value, index):
     """Offer (value, index) to a heap holding at most k entries; return the new size."""
     if size < k:
@@ -84,6 +84,44 @@ def _heap_push(hv, hi, size, k, value, index):
         hi[0] = index
         _sift_down(hv, hi, size, 0)
     return size
+
+
+@njit(cache=True, inline="always")
+def _better(va, ia, vb, ib):
+    return va > vb or (va == vb and ia < ib)
+
+
+@njit(cache=True)
+def select_top(vals, idx, m, k):
+    """Reorder ``vals[:m]`` / ``idx[:m]`` so the first ``min(k, m)`` are the best.
+
+    Quickselect (expected O(m)) under the order "larger value, then smaller index"; the
+    first k come out unsorted. Cheaper than a heap when most candidates qualify.
+    """
+    lo = 0
+    hi = m - 1
+    if k >= m:
+        return
+    while lo < hi:
+        mid = (lo + hi) // 2
+        vals[mid], vals[hi] = vals[hi], vals[mid]
+        idx[mid], idx[hi] = idx[hi], idx[mid]
+        pv = vals[hi]
+        pi = idx[hi]
+        store = lo
+        for j in range(lo, hi):
+            if _better(vals[j], idx[j], pv, pi):
+                vals[j], vals[store] = vals[store], vals[j]
+                idx[j], idx[store] = idx[store], idx[j]
+                store += 1
+        vals[store], vals[hi] = vals[hi], vals[store]
+        idx[store], idx[hi] = idx[hi], idx[store]
+        if store == k or store == k - 1:
+            return
+        if store < k:
+            lo = store + 1
+        else:
+            hi = store - 1
 
 
 @njit(cache=True, inline="always")
@@ -140,8 +178,8 @@ def rows_top_k(chunks, q_indptr, q_indices, q_vals, q_self, t_indptr, t_indices,
         si = np.zeros(n_rows if need_sum else 0, np.float64)
         sj = np.zeros(n_rows if need_sum else 0, np.float64)
         touched = np.empty(n_rows, np.int64)
-        hv = np.empty(k, np.float64)
-        hi = np.empty(k, np.int64)
+        hv = np.empty(n_rows, np.float64)
+        hi = np.empty(n_rows, np.int64)
         for q in range(chunks[c], chunks[c + 1]):
             me = q_self[q]
             m = 0
@@ -203,7 +241,6 @@ def rows_top_k(chunks, q_indptr, q_indices, q_vals, q_self, t_indptr, t_indices,
                     sj[me] = 0.0
             qsize = np.float64(q_indptr[q + 1] - q_indptr[q])
             size = 0
-            heaped = False
             # dense rows: scan all rows in order (sorted output, no argsort needed)
             scan = m * 8 > n_rows
             for t in range(n_rows if scan else m):
@@ -212,16 +249,9 @@ def rows_top_k(chunks, q_indptr, q_indices, q_vals, q_self, t_indptr, t_indices,
                     s = prods[x2]
                     prods[x2] = 0.0
                     if s > 0:
-                        if size < k:
-                            hv[size] = s
-                            hi[size] = x2
-                            size += 1
-                        else:
-                            if not heaped:
-                                for h in range(k // 2 - 1, -1, -1):
-                                    _sift_down(hv, hi, k, h)
-                                heaped = True
-                            _heap_push(hv, hi, size, k, s, x2)
+                        hv[size] = s
+                        hi[size] = x2
+                        size += 1
                     continue
                 if freq[x2] == 0:
                     continue
@@ -247,17 +277,13 @@ def rows_top_k(chunks, q_indptr, q_indices, q_vals, q_self, t_indptr, t_indices,
                 freq[x2] = 0
                 prods[x2] = 0.0
                 if s > 0:
-                    # fill without ordering; heapify only once k is exceeded (often never)
-                    if size < k:
-                        hv[size] = s
-                        hi[size] = x2
-                        size += 1
-                    else:
-                        if not heaped:
-                            for h in range(k // 2 - 1, -1, -1):
-                                _sift_down(hv, hi, k, h)
-                            heaped = True
-                        _heap_push(hv, hi, size, k, s, x2)
+                    hv[size] = s
+                    hi[size] = x2
+                    size += 1
+            # all positive candidates are buffered; keep the k best (quickselect)
+            heaped = size > k
+            select_top(hv, hi, size, k)
+            size = min(size, k)
             if scan and not heaped:
                 for j in range(size):
                     out_idx[q, j] = hi[j]
@@ -268,6 +294,76 @@ def rows_top_k(chunks, q_indptr, q_indices, q_vals, q_self, t_indptr, t_indices,
                     out_idx[q, j] = hi[order[j]]
                     out_sim[q, j] = hv[order[j]]
             out_cnt[q] = size
+
+
+@njit(parallel=True, cache=True)
+def dense_similarity(order, q_indptr, q_indices, q_vals, t_indptr, t_indices, t_vals, sizes,
+                     metric, min_support, shrinkage, out):
+    """All positive similarities into a dense ``out`` (n x n, zeros elsewhere).
+
+    For small n only. Every similarity here is symmetric, so each unordered pair is
+    computed once (``x2 > x``, found by bisection in the sorted ``T`` rows) and written to
+    both cells, halving the work of :func:`rows_top_k`. Rows are visited in ``order``
+    (interleaved, so the threads' shares of this triangular work are balanced).
+    """
+    n_rows = out.shape[0]
+    need_sq = metric == COSINE or metric == PEARSON
+    need_sum = metric == PEARSON
+    n_threads_chunks = 64
+    for c in prange(n_threads_chunks):
+        freq = np.zeros(n_rows, np.int32)
+        prods = np.zeros(n_rows, np.float64)
+        sqi = np.zeros(n_rows if need_sq else 0, np.float64)
+        sqj = np.zeros(n_rows if need_sq else 0, np.float64)
+        si = np.zeros(n_rows if need_sum else 0, np.float64)
+        sj = np.zeros(n_rows if need_sum else 0, np.float64)
+        for pos in range(c, len(order), n_threads_chunks):
+            x = order[pos]
+            for a in range(q_indptr[x], q_indptr[x + 1]):
+                y = q_indices[a]
+                r = np.float64(q_vals[a])
+                lo = t_indptr[y]
+                hi_ = t_indptr[y + 1]
+                lo = lo + np.searchsorted(t_indices[lo:hi_], x + 1)
+                for b in range(lo, hi_):
+                    x2 = t_indices[b]
+                    freq[x2] += 1
+                    r2 = np.float64(t_vals[b])
+                    if metric == MSD:
+                        prods[x2] += (r - r2) * (r - r2)
+                    else:
+                        prods[x2] += r * r2
+                        if need_sq:
+                            sqi[x2] += r * r
+                            sqj[x2] += r2 * r2
+                            if need_sum:
+                                si[x2] += r
+                                sj[x2] += r2
+            qsize = np.float64(q_indptr[x + 1] - q_indptr[x])
+            for x2 in range(x + 1, n_rows):
+                if freq[x2] == 0:
+                    continue
+                n = np.float64(freq[x2])
+                if need_sum:
+                    s = _finish(metric, n, prods[x2], sqi[x2], sqj[x2], si[x2], sj[x2],
+                                qsize, 0.0, min_support, shrinkage)
+                elif need_sq:
+                    s = _finish(metric, n, prods[x2], sqi[x2], sqj[x2], 0.0, 0.0,
+                                qsize, 0.0, min_support, shrinkage)
+                else:
+                    s = _finish(metric, n, prods[x2], 0.0, 0.0, 0.0, 0.0, qsize,
+                                np.float64(sizes[x2]), min_support, shrinkage)
+                freq[x2] = 0
+                prods[x2] = 0.0
+                if need_sq:
+                    sqi[x2] = 0.0
+                    sqj[x2] = 0.0
+                if need_sum:
+                    si[x2] = 0.0
+                    sj[x2] = 0.0
+                if s > 0:
+                    out[x, x2] = s
+                    out[x2, x] = s
 
 
 def reference_similarity(values: np.ndarray, mask: np.ndarray, metric: int,
@@ -339,18 +435,20 @@ def _lookup(dense, nb_indptr, nb_indices, nb_sims, x, x2):
 
 @njit(parallel=True, cache=True)
 def predict_pairs(chunks, xs, ys, c_indptr, c_indices, c_vals, nb_indptr, nb_indices, nb_sims,
-                  dense, k, min_k, rule, mu, x_mean, x_sigma, x_bias, y_bias, out, out_k):
+                  dense, k, min_k, rule, mu, x_mean, x_sigma, x_bias, y_bias, out, out_k,
+                  max_cand):
     """Estimate each pair (xs[p], ys[p]) from the ``k`` most similar rows that rated ``y``.
 
     ``c_*`` is the candidate CSR: row ``y`` lists the rows ``x2`` that rated ``y`` and
-    their ratings. Similarities come from ``dense`` (when it is non-empty) or from the
+    their ratings (``max_cand``: the longest such row). Similarities come from ``dense``
+    (when it is non-empty) or from the
     neighbour CSR ``nb_*`` (indices sorted per row). Only positive similarities count, as
     in Surprise. A weighted average with fewer than ``min_k`` neighbours gives NaN (the
     caller substitutes its fallback); the other rules fall back to their base term.
     """
     for c in prange(len(chunks) - 1):
-        hv = np.empty(k, np.float64)
-        hi = np.empty(k, np.int64)
+        hv = np.empty(max_cand, np.float64)
+        hi = np.empty(max_cand, np.int64)
         for p in range(chunks[c], chunks[c + 1]):
             x = xs[p]
             y = ys[p]
@@ -358,7 +456,12 @@ def predict_pairs(chunks, xs, ys, c_indptr, c_indices, c_vals, nb_indptr, nb_ind
             for b in range(c_indptr[y], c_indptr[y + 1]):
                 s = _lookup(dense, nb_indptr, nb_indices, nb_sims, x, c_indices[b])
                 if s > 0:
-                    size = _heap_push(hv, hi, size, k, s, b)
+                    hv[size] = s
+                    hi[size] = b
+                    size += 1
+            # ties go to the smaller position, i.e. the smaller neighbour index
+            select_top(hv, hi, size, k)
+            size = min(size, k)
             sum_s = 0.0
             sum_r = 0.0
             for h in range(size):

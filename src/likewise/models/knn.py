@@ -223,6 +223,17 @@ class _Neighborhood(Recommender):
             (n_x - 1 if n_x <= DENSE_LIMIT else max(5 * self.k, 200))
         qi, qx, qv = _csr_parts(x_mat, vals)
         ti, tx, tv = _csr_parts(t_mat, vals[perm])
+        if keep >= n_x - 1 and n_x <= DENSE_LIMIT:
+            # small n, nothing pruned: each symmetric pair once, into the dense cache
+            dense = np.zeros((n_x, n_x), dtype=np.float32)
+            order = np.arange(n_x, dtype=np.int64)
+            K.dense_similarity(order, qi, qx, np.asarray(qv, np.float64), ti, tx,
+                               np.asarray(tv, np.float64), counts.astype(np.int64),
+                               _EXPLICIT_METRIC[sim], int(min_support), float(self.shrinkage_),
+                               dense)
+            self.neighbors_ = sp.csr_matrix(dense)
+            self._cache_dense = dense
+            return
         idx, s, cnt = _top_k_rows(qi, qx, qv, np.arange(n_x), ti, tx, tv, counts, n_x,
                                   _EXPLICIT_METRIC[sim], keep, min_support, self.shrinkage_)
         self.neighbors_ = _to_csr(idx, s, cnt, n_x)
@@ -275,7 +286,8 @@ class _Neighborhood(Recommender):
                         dense, self.k, self.min_k, _RULES[self.prediction_],
                         self.bias_mean_, np.asarray(x_mean, np.float64),
                         np.asarray(x_sigma, np.float64), np.asarray(x_bias, np.float64),
-                        np.asarray(y_bias, np.float64), sorted_out, out_k)
+                        np.asarray(y_bias, np.float64), sorted_out, out_k,
+                        max(1, int(np.diff(ci).max())) if len(ci) > 1 else 1)
         out = np.empty_like(sorted_out)
         out[order] = sorted_out
         xs, ys = xs[np.argsort(order)], ys[np.argsort(order)]
