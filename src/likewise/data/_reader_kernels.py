@@ -21,27 +21,10 @@ def _map(arr, lo, lut, codes):
         codes[k] = lut[arr[k] - lo]
 
 
-@njit(cache=True)
 def _lookup(present):
-    n_unique = 0
-    lut = np.empty(present.shape[0], dtype=np.int32)
-    for v in range(present.shape[0]):
-        lut[v] = n_unique
-        n_unique += present[v]
-    uniques = np.empty(n_unique, dtype=np.int64)
-    for v in range(present.shape[0]):
-        if present[v]:
-            uniques[lut[v]] = v
+    lut = np.cumsum(present, dtype=np.int32) - np.int32(1)
+    uniques = np.flatnonzero(present).astype(np.int64)
     return lut, uniques
-
-
-@njit(cache=True)
-def sorted_unique_pairs(u, i):
-    """True when (u, i) rows are strictly increasing: sorted by user, then item, no repeats."""
-    for k in range(1, u.shape[0]):
-        if u[k] < u[k - 1] or (u[k] == u[k - 1] and i[k] <= i[k - 1]):
-            return False
-    return True
 
 
 def dense_codes(arr: np.ndarray, lo: int, span: int):
@@ -85,16 +68,32 @@ _NL = 10
 _CR = 13
 
 
-@njit(cache=True)
-def count_lines(buf, start, end):
-    """Number of lines in buf[start:end] (a last line without newline counts)."""
-    n = 0
-    for k in range(start, end):
-        if buf[k] == _NL:
+@njit(parallel=True, cache=True)
+def count_lines(buf, starts, ends, out):
+    """Lines in each buf[starts[k]:ends[k]] (a last line without newline counts)."""
+    for k in prange(starts.shape[0]):
+        n = 0
+        for q in range(starts[k], ends[k]):
+            if buf[q] == _NL:
+                n += 1
+        if ends[k] > starts[k] and buf[ends[k] - 1] != _NL:
             n += 1
-    if end > start and buf[end - 1] != _NL:
+        out[k] = n
+
+
+@njit(cache=True)
+def _digits(buf, p, end):
+    """Parse digits from p: (value, number of digits, next position)."""
+    mant = 0
+    n = 0
+    while p < end:
+        d = np.int64(buf[p]) - 48
+        if d < 0 or d > 9:
+            break
+        mant = mant * 10 + d
         n += 1
-    return n
+        p += 1
+    return mant, n, p
 
 
 @njit(cache=True)
@@ -110,42 +109,34 @@ def _parse_chunk(buf, start, end, row0, kinds, slots, sep, ints, floats):
     while p < end:
         for c in range(ncols):
             kind = kinds[c]
-            neg = False
-            if p < end and (buf[p] == 45 or buf[p] == 43):  # '-' or '+'
-                neg = buf[p] == 45
-                if kind == 0:
-                    pass
-                p += 1
-            mant = 0
-            ndig = 0
-            frac = 0
-            seen_dot = False
-            while p < end:
-                b = buf[p]
-                if b >= 48 and b <= 57:
-                    if ndig >= 18:
-                        return p  # too many digits for an exact int64 mantissa
-                    mant = mant * 10 + (b - 48)
-                    ndig += 1
-                    if seen_dot:
-                        frac += 1
-                elif b == 46 and kind == 2 and not seen_dot:  # '.'
-                    seen_dot = True
-                elif b == sep or b == _NL or b == _CR:
-                    break
-                elif kind == 0 and b != 34:  # skipped column: anything but a quote
-                    ndig += 1
-                else:
+            if kind == 0:  # a column we do not use: skip it (no quoted fields here)
+                q = p
+                while p < end and buf[p] != sep and buf[p] != _NL and buf[p] != _CR:
+                    if buf[p] == 34:
+                        return p
+                    p += 1
+                if p == q:
                     return p
-                p += 1
-            if ndig == 0:
-                return p  # empty field (or a blank line)
-            if kind == 1:
-                ints[slots[c], row] = -mant if neg else mant
-            elif kind == 2:
-                v = mant / pow10[frac]
-                floats[slots[c], row] = -v if neg else v
-            # field separator or end of line
+            else:
+                neg = False
+                if p < end and (buf[p] == 45 or buf[p] == 43):  # '-' or '+'
+                    neg = buf[p] == 45
+                    p += 1
+                mant, n, p = _digits(buf, p, end)
+                frac = 0
+                if kind == 2 and p < end and buf[p] == 46:  # '.'
+                    f, frac, p = _digits(buf, p + 1, end)
+                    for _ in range(frac):
+                        mant *= 10
+                    mant += f
+                    n += frac
+                if n == 0 or n > 18:
+                    return p  # empty field, or too many digits for an exact mantissa
+                if kind == 1:
+                    ints[slots[c], row] = -mant if neg else mant
+                else:
+                    v = mant / pow10[frac]  # both exact: the quotient is correctly rounded
+                    floats[slots[c], row] = -v if neg else v
             if c < ncols - 1:
                 if p >= end or buf[p] != sep:
                     return p
@@ -154,7 +145,7 @@ def _parse_chunk(buf, start, end, row0, kinds, slots, sep, ints, floats):
             p += 1
         if p < end:
             if buf[p] != _NL:
-                return p  # more fields than the header
+                return p  # more fields than the header, or a stray character
             p += 1
         row += 1
     return -1

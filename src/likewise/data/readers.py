@@ -576,11 +576,13 @@ def _sorted_unique_reference(u: np.ndarray, i: np.ndarray) -> bool:
 
 
 def _sorted_unique(u: np.ndarray, i: np.ndarray) -> bool:
-    if len(u) < 2:
-        return True
-    from ._reader_kernels import sorted_unique_pairs
-
-    return bool(sorted_unique_pairs(u, i))
+    """:func:`_sorted_unique_reference` in slices (no n-sized temporaries)."""
+    step = 1 << 22
+    for a in range(0, max(len(u) - 1, 0), step):
+        b = min(a + step + 1, len(u))
+        if not _sorted_unique_reference(u[a:b], i[a:b]):
+            return False
+    return True
 
 
 def _from_codes(u, i, ratings, ts, users: Vocabulary, items: Vocabulary, *, kind, rating_scale,
@@ -782,7 +784,7 @@ def _fast_numeric_table(src: _Source):
     if (src.gzip or not src.has_header or src.encoding.lower().replace("-", "") != "utf8"
             or src.path.stat().st_size < _FAST_MIN_BYTES):
         return None
-    buf = np.fromfile(src.path, dtype=np.uint8)
+    buf = np.memmap(src.path, dtype=np.uint8, mode="r")  # no copy of the file
     if buf[0] in (10, 13):  # blank lines before the header: leave it to Arrow
         return None
     head = buf[: 1 << 20].tobytes()
@@ -820,7 +822,8 @@ def _fast_numeric_table(src: _Source):
     bounds.append(size)
     starts = np.array(bounds[:-1], dtype=np.int64)
     ends = np.array(bounds[1:], dtype=np.int64)
-    counts = np.array([K.count_lines(buf, a, b) for a, b in zip(starts, ends)], dtype=np.int64)
+    counts = np.zeros(len(starts), dtype=np.int64)
+    K.count_lines(buf, starts, ends, counts)
     offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
     n_rows = int(counts.sum())
     ints = np.empty((len(int_cols), n_rows), dtype=np.int64)
