@@ -68,7 +68,7 @@ def worker(method: str, path: str) -> None:
     t0 = time.perf_counter()
     if method == "likewise":
         import likewise
-        from likewise.data import readers, _kernels  # noqa: F401  (import cost counted)
+        from likewise.data import _kernels, readers  # noqa: F401  (import cost counted)
     else:
         import numpy as np
         import pandas as pd

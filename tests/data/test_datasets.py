@@ -81,7 +81,7 @@ class Server:
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 (http.server API)
+            def do_GET(self):
                 outer.requests.append(self.path)
                 name = self.path.rsplit("/", 1)[-1]
                 if name not in outer.files:

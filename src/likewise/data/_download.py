@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
-import socket
 import sys
 import tempfile
 import urllib.error
@@ -21,8 +20,13 @@ from pathlib import Path
 
 from ..errors import DataError
 
-__all__ = ["default_cache_dir", "resolve_cache_dir", "download", "file_sha256",
-           "write_text_atomic"]
+__all__ = [
+    "default_cache_dir",
+    "download",
+    "file_sha256",
+    "resolve_cache_dir",
+    "write_text_atomic",
+]
 
 _CHUNK = 1 << 20
 
@@ -131,7 +135,7 @@ def download(url: str, dest: Path, *, sha256: str | None = None, md5: str | None
                 raise DataError(f"download of {url} was interrupted after {received} bytes "
                                 f"(connection closed early); nothing was cached, run again "
                                 "to retry", path=dest) from None
-            except (urllib.error.URLError, socket.timeout, ConnectionError, OSError) as exc:
+            except (TimeoutError, urllib.error.URLError, ConnectionError, OSError) as exc:
                 reason = getattr(exc, "reason", exc)
                 raise DataError(f"download of {url} failed ({reason}); check the network "
                                 "connection or use a mirror (LIKEWISE_MOVIELENS_URL), then "

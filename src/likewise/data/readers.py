@@ -12,12 +12,13 @@ from __future__ import annotations
 import csv
 import difflib
 import gzip
-import io
+import math
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -25,7 +26,7 @@ from ..errors import ConfigError, DataError
 from .interactions import Interactions
 from .vocabulary import Vocabulary
 
-__all__ = ["read_csv", "read_parquet", "COLUMN_ALIASES"]
+__all__ = ["COLUMN_ALIASES", "read_csv", "read_parquet"]
 
 #: Column names recognised (case-insensitively) when no mapping is given, in priority order.
 COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
@@ -113,8 +114,7 @@ def _describe_byte_error(exc: UnicodeDecodeError, encoding: str) -> str:
 
 def _sniff_sep(header: str, p: Path) -> str:
     name = p.name.lower()
-    if name.endswith(".gz"):
-        name = name[:-3]
+    name = name.removesuffix(".gz")
     if name.endswith((".tsv", ".tab")):
         return "\t"
     counts = {d: header.count(d) for d in _DELIMITERS}
@@ -300,7 +300,7 @@ def _diagnose(src: _Source, rating_scale, id_type: str) -> DataError | None:
                             line=line, column=col)
             elif role == "rating":
                 x = _parse_float(v)
-                if v == "" or x is None or x != x or x in (float("inf"), float("-inf")):
+                if v == "" or x is None or not math.isfinite(x):
                     what = "missing" if v == "" else f"{v!r}, not a number" if x is None \
                         else f"{v!r}, not a finite number"
                     return DataError(f"rating is {what}; drop or fix the row (ratings must be "
@@ -312,7 +312,7 @@ def _diagnose(src: _Source, rating_scale, id_type: str) -> DataError | None:
                         path=src.path, line=line, column=col)
             elif role == "timestamp":
                 x = _parse_float(v) if v else None
-                if x is None or x != x or not float(x).is_integer():
+                if x is None or not math.isfinite(x) or not float(x).is_integer():
                     what = "missing" if v == "" else f"{v!r}, not a whole number"
                     return DataError(f"timestamp is {what}; timestamps must be integer Unix "
                                      "seconds (convert dates first, e.g. with "
@@ -715,8 +715,7 @@ def read_csv(path: PathLike, user: str | None = None, item: str | None = None,
     read_opts = pacsv.ReadOptions(use_threads=True, block_size=8 << 20,
                                   encoding=encoding if encoding.lower().replace("-", "")
                                   not in ("utf8", "utf8sig") else "utf8",
-                                  column_names=src.names if not src.has_header else None,
-                                  skip_rows=0 if not src.has_header else 0)
+                                  column_names=src.names if not src.has_header else None)
     parse_opts = pacsv.ParseOptions(delimiter=src.sep)
     include = list(dict.fromkeys(src.roles.values()))
     convert = pacsv.ConvertOptions(column_types=types, include_columns=include,

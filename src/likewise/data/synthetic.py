@@ -27,12 +27,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
 from numba import njit, prange
 
 from ..errors import ConfigError
 
-__all__ = ["synthetic", "write_csv", "PRESETS", "SyntheticTruth"]
+__all__ = ["PRESETS", "SyntheticTruth", "synthetic", "write_csv"]
 
 #: Shapes of well-known data sets, usable as ``synthetic(preset=...)``.
 PRESETS: dict[str, dict[str, int]] = {
@@ -215,9 +214,9 @@ def synthetic(n_users: int = 1000, n_items: int = 500, n_interactions: int = 50_
     >>> data.n_users, data.nnz, data.rating_scale
     (200, 5000, (1.0, 5.0))
     """
-    from .._params import Bool, Choice, Float, Int, RandomState, check_random_state, validate
     import scipy.sparse as sp
 
+    from .._params import Bool, Choice, Float, Int, RandomState, check_random_state, validate
     from .interactions import Interactions
     from .vocabulary import Vocabulary
 

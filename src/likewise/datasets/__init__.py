@@ -26,7 +26,7 @@ import numpy as np
 from ..data.interactions import Interactions
 from ..errors import ConfigError, DataError
 
-__all__ = ["movielens", "EMBEDDED_DIR", "RELEASES", "DEFAULT_BASE_URL"]
+__all__ = ["DEFAULT_BASE_URL", "EMBEDDED_DIR", "RELEASES", "movielens"]
 
 EMBEDDED_DIR = Path(__file__).parent / "movielens-100k"
 DEFAULT_BASE_URL = "https://files.grouplens.org/datasets/movielens/"
@@ -202,8 +202,8 @@ def _clean_interactions(users, items, ratings, timestamps, **kw) -> Interactions
 def _fetch(release: Release, *, cache_dir, download: bool, progress: bool,
            base_url: str | None) -> Path:
     """The extracted folder of ``release`` in the cache, downloading it if needed."""
-    from ..data._download import (download as fetch, file_sha256, resolve_cache_dir,
-                                  write_text_atomic)
+    from ..data._download import download as fetch
+    from ..data._download import file_sha256, resolve_cache_dir, write_text_atomic
 
     root = resolve_cache_dir(cache_dir) / "movielens"
     folder = root / release.folder
