@@ -47,10 +47,22 @@ def _transpose(m: sp.csr_matrix) -> tuple[sp.csr_matrix, np.ndarray]:
     """``m.T`` as CSR plus the permutation with ``m.T.data == m.data[perm]``."""
     pos = sp.csr_matrix((np.arange(m.nnz, dtype=np.int64), m.indices, m.indptr), shape=m.shape)
     t = pos.T.tocsr()
+    del pos
     t.sort_indices()
-    perm = t.data.astype(np.int64)
+    perm = t.data
     out = sp.csr_matrix((m.data[perm], t.indices, t.indptr), shape=(m.shape[1], m.shape[0]))
     return out, perm
+
+
+def _canonical(m: sp.csr_matrix) -> sp.csr_matrix:
+    """float32 CSR with sorted indices, copying only when needed (never sorts in place:
+    the caller's timestamps are aligned with its entries)."""
+    if m.dtype != np.float32:
+        m = m.astype(np.float32)
+    if not m.has_sorted_indices:
+        m = m.copy()
+        m.sort_indices()
+    return m
 
 
 def _csr_parts(m: sp.csr_matrix, values: np.ndarray | None = None):
@@ -192,8 +204,7 @@ class _Neighborhood(Recommender):
     def _fit_explicit(self, matrix: sp.csr_matrix) -> None:
         from .baseline import fit_biases
 
-        matrix = matrix.astype(np.float32)
-        matrix.sort_indices()
+        matrix = _canonical(matrix)
         mu, bu, bi = fit_biases(matrix, "als")
         self.bias_mean_ = float(mu)
         self.user_bias_ = np.asarray(bu, dtype=np.float64)
@@ -533,16 +544,17 @@ class UserKNN(_Neighborhood):
         # Nothing to precompute: all-pairs user similarity is quadratic in popular items,
         # while one query touches only the users sharing its items.
         self.user_sizes_ = np.diff(matrix.indptr).astype(np.int64)
+        self._binary()  # build the item -> users index now, not on the first query
 
     def _binary(self):
         cached = getattr(self, "_cache_binary", None)
         if cached is None:
-            ones = np.ones(self.user_items_.nnz, dtype=np.float32)
+            # float64 / int64 / int32 exactly as the kernels take them: no per-query casts
+            ones = np.ones(self.user_items_.nnz, dtype=np.float64)
             t = self._item_users()
             cached = (self.user_items_.indptr.astype(np.int64),
                       self.user_items_.indices.astype(np.int32), ones,
-                      t.indptr.astype(np.int64), t.indices.astype(np.int32),
-                      np.ones(t.nnz, dtype=np.float32))
+                      t.indptr.astype(np.int64), t.indices.astype(np.int32), ones)
             self._cache_binary = cached
         return cached
 
@@ -551,7 +563,7 @@ class UserKNN(_Neighborhood):
 
     def _neighbors_of_rows(self, q_indptr, q_indices, q_self, k):
         _, _, _, ti, tx, tv = self._binary()
-        ones = np.ones(len(q_indices), dtype=np.float32)
+        ones = np.ones(len(q_indices), dtype=np.float64)
         return _top_k_rows(q_indptr, q_indices, ones, q_self, ti, tx, tv, self.user_sizes_,
                            len(self.users_), self._metric(), k)
 
@@ -700,8 +712,7 @@ class ItemKNN(_Neighborhood):
         self.bm25_b = bm25_b
 
     def _fit_implicit(self, matrix: sp.csr_matrix) -> None:
-        matrix = matrix.astype(np.float32)
-        matrix.sort_indices()
+        matrix = _canonical(matrix)
         n_users, n_items = matrix.shape
         weights = item_weights(matrix, self.similarity_, self.bm25_k1, self.bm25_b)
         x_mat, perm = _transpose(sp.csr_matrix((weights, matrix.indices, matrix.indptr),
