@@ -182,8 +182,9 @@ def synthetic(n_users: int = 1000, n_items: int = 500, n_interactions: int = 50_
     Parameters
     ----------
     n_users, n_items, n_interactions : int
-        Shape. Every user gets at least one interaction; items nobody picked are
-        dropped, so ``data.n_items`` can be a little below ``n_items``.
+        Shape. Every user gets at least one interaction when ``n_interactions >=
+        n_users``; items nobody picked are dropped, so ``data.n_items`` can be a little
+        below ``n_items``.
     kind : {"explicit", "implicit"}
         Ratings on ``rating_scale`` or implicit weights of 1.
     factors : int

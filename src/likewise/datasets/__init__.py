@@ -252,7 +252,11 @@ def _extract(archive: Path, release: Release, folder: Path) -> None:
             archive.unlink()
             raise DataError(f"the cached archive is damaged ({exc}) and was removed; run "
                             "again to download it afresh", path=archive) from None
-        os.replace(tmp, folder)
+        try:
+            os.replace(tmp, folder)
+        except OSError:
+            if not folder.is_dir():  # another process extracting at the same time won
+                raise
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
