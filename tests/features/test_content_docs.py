@@ -12,7 +12,7 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "content.md"
 def test_docs_examples_run(tmp_path, monkeypatch):
     pytest.importorskip("torch")
     pytest.importorskip("skimage")
-    blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S)
+    blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.DOTALL)
     assert len(blocks) >= 4
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}

@@ -11,10 +11,10 @@ PIL = pytest.importorskip("PIL")
 pytest.importorskip("torch")
 skdata = pytest.importorskip("skimage.data")
 
-from PIL import Image  # noqa: E402
+from PIL import Image
 
-from likewise.errors import ConfigError, DataError  # noqa: E402
-from likewise.features import images as im  # noqa: E402
+from likewise.errors import ConfigError, DataError
+from likewise.features import images as im
 
 # real photos shipped with scikit-image (no download); 12 photos x 4 copies keeps the CNN
 # part of the suite to ~60 images

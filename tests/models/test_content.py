@@ -7,8 +7,12 @@ import scipy.sparse as sp
 
 import likewise
 from likewise.errors import ConfigError, DataError
-from likewise.models.content import (ContentKNN, profile_scores, profile_scores_reference,
-                                     user_weights)
+from likewise.models.content import (
+    ContentKNN,
+    profile_scores,
+    profile_scores_reference,
+    user_weights,
+)
 from likewise.testing import RecommenderContract
 
 

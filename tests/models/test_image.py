@@ -12,14 +12,14 @@ pytest.importorskip("torch")
 pytest.importorskip("PIL")
 skdata = pytest.importorskip("skimage.data")
 
-import torch  # noqa: E402
-from PIL import Image  # noqa: E402
+import torch
+from PIL import Image
 
-import likewise  # noqa: E402
-from likewise.errors import ConfigError, DataError  # noqa: E402
-from likewise.features import images as im  # noqa: E402
-from likewise.models.image import ImageSimilarity  # noqa: E402
-from likewise.testing import RecommenderContract, contract_data  # noqa: E402
+import likewise
+from likewise.errors import ConfigError, DataError
+from likewise.features import images as im
+from likewise.models.image import ImageSimilarity
+from likewise.testing import RecommenderContract, contract_data
 
 
 class TinyCNN(im.ImageModel):

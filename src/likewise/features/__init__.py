@@ -14,8 +14,14 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["text", "images", "metadata_vectors", "embed_images", "load_image",
-           "ImageEmbeddings"]
+__all__ = [
+    "ImageEmbeddings",
+    "embed_images",
+    "images",
+    "load_image",
+    "metadata_vectors",
+    "text",
+]
 
 _NAMES = {"metadata_vectors": "text", "embed_images": "images", "load_image": "images",
           "ImageEmbeddings": "images"}

@@ -39,17 +39,31 @@ import os
 import threading
 import uuid
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 
 from ..errors import ConfigError, DataError, require
 
-__all__ = ["embed_images", "embed_image", "load_image", "preprocess", "ImageEmbeddings",
-           "ImageModel", "EfficientNetLite0", "ResNet50", "MODELS", "register_model",
-           "get_model", "IMAGE_EXTENSIONS", "DEFAULT_MAX_PIXELS", "list_images"]
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "IMAGE_EXTENSIONS",
+    "MODELS",
+    "EfficientNetLite0",
+    "ImageEmbeddings",
+    "ImageModel",
+    "ResNet50",
+    "embed_image",
+    "embed_images",
+    "get_model",
+    "list_images",
+    "load_image",
+    "preprocess",
+    "register_model",
+]
 
 #: File name endings treated as images when embedding a folder.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp",
@@ -111,8 +125,9 @@ def _to_rgb(img) -> Any:
                 src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
                 dst = ImageCms.createProfile("sRGB")
                 return ImageCms.profileToProfile(img, src, dst, outputMode="RGB")
-            except Exception:  # noqa: BLE001 - a broken profile falls back to the plain formula
-                pass
+            except (ImportError, OSError, ValueError, TypeError):
+                # no littleCMS, or a broken profile: fall back to Pillow's plain formula
+                return img.convert("RGB")
         return img.convert("RGB")
     if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
         return Image.fromarray(_array_to_rgb(np.asarray(img)))

@@ -18,15 +18,22 @@ drown the genres (and vice versa); the weights say how much each block counts.
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
 from ..errors import ConfigError, DataError, require
 
-__all__ = ["metadata_vectors", "default_fields", "embed_texts", "minilm_path", "ENCODERS",
-           "LIST_FIELD_NAMES"]
+__all__ = [
+    "ENCODERS",
+    "LIST_FIELD_NAMES",
+    "default_fields",
+    "embed_texts",
+    "metadata_vectors",
+    "minilm_path",
+]
 
 #: Text encoders: scikit-learn TF-IDF (sparse) or the offline all-MiniLM-L6-v2 model.
 ENCODERS = ("tfidf", "minilm")
@@ -65,10 +72,12 @@ def _column(metadata, rows: np.ndarray, found: np.ndarray, col: str) -> list[str
 
 
 def _missing(v) -> bool:
+    import pandas as pd
+
     if v is None:
         return True
     try:
-        return bool(v != v)  # NaN
+        return bool(pd.isna(v))  # NaN, NA, NaT
     except (TypeError, ValueError):
         return False
 

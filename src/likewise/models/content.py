@@ -12,6 +12,8 @@ Because the vectors come from metadata, not interactions, the model also serves
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -114,7 +116,7 @@ class ContentKNN(Recommender):
     """
 
     estimates_ratings = False
-    _param_spec = {
+    _param_spec: ClassVar[dict] = {
         "text_weight": Float(0.0),
         "list_weight": Float(0.0),
         "encoder": Choice(("tfidf", "minilm")),

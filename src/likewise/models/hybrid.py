@@ -17,18 +17,17 @@ from __future__ import annotations
 import importlib
 import itertools
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
 
 from .._params import Bool, Choice, Float, Int
 from ..data.interactions import Interactions
-from ..data.vocabulary import Vocabulary
 from ..errors import ConfigError, DataError, ModelFormatError, UnsupportedError
 from .base import Recommender, _blocks, _jsonable, _to_json, top_n
 
-__all__ = ["WeightedHybrid", "SwitchingHybrid", "normalise_scores", "NORMALISATIONS"]
+__all__ = ["NORMALISATIONS", "SwitchingHybrid", "WeightedHybrid", "normalise_scores"]
 
 #: Per-user score normalisations of :class:`WeightedHybrid`.
 NORMALISATIONS = ("minmax", "zscore", "rank")
@@ -324,7 +323,7 @@ class WeightedHybrid(_Hybrid):
     (1, 5)
     """
 
-    _param_spec = {
+    _param_spec: ClassVar[dict] = {
         "normalisation": Choice(NORMALISATIONS),
         "refit": Bool(),
     }
@@ -484,7 +483,7 @@ class WeightedHybrid(_Hybrid):
         if grid is None:
             if not (isinstance(step, (int, float)) and 0 < step <= 1):
                 raise ConfigError(f"step must be a number in (0, 1], got {step!r}")
-            ticks = int(round(1 / step))
+            ticks = round(1 / step)
             cands = [c for c in itertools.product(range(ticks + 1), repeat=len(names))
                      if sum(c) == ticks]
             candidates = np.asarray(cands, dtype=np.float64) / ticks
@@ -614,7 +613,7 @@ class SwitchingHybrid(_Hybrid):
     (1, 3)
     """
 
-    _param_spec = {
+    _param_spec: ClassVar[dict] = {
         "user_threshold": Int(0),
         "item_threshold": Int(0),
         "cold_item_weight": Float(0.0),

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -102,7 +102,7 @@ class ImageSimilarity(Recommender):
     """
 
     estimates_ratings = False
-    _param_spec = {
+    _param_spec: ClassVar[dict] = {
         "image_column": Any_(),
         "model": Any_(),
         "batch_size": Int(1),
@@ -196,7 +196,7 @@ class ImageSimilarity(Recommender):
         self.embedding_space_ = emb.model
 
     @classmethod
-    def from_folder(cls, folder: str | os.PathLike, **params: Any) -> "ImageSimilarity":
+    def from_folder(cls, folder: str | os.PathLike, **params: Any) -> ImageSimilarity:
         """A fitted model over every image in ``folder`` (ids: paths relative to it).
 
         There are no users: ``similar_images``, ``similar_items`` and
