@@ -81,7 +81,7 @@ def count_lines(buf, starts, ends, out):
         out[k] = n
 
 
-@njit(cache=True)
+@njit(inline="always", cache=True)
 def _digits(buf, p, end):
     """Parse digits from p: (value, number of digits, next position)."""
     mant = 0
