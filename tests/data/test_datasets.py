@@ -318,3 +318,12 @@ def test_registry_uses_official_addresses():
         assert rel.archive == f"ml-{variant}.zip"
         assert rel.sha256 is None or len(rel.sha256) == 64
     assert datasets.DEFAULT_BASE_URL == "https://files.grouplens.org/datasets/movielens/"
+
+
+def test_damaged_dat_release_is_a_data_error(server, monkeypatch, tmp_path):
+    bad = _zip({"ml-1m/ratings.dat": b"1::10::4::978300760\n1::x::5::978302109\n",
+                "ml-1m/movies.dat": b"10::Toy Story (1995)::Comedy\n"})
+    _publish(monkeypatch, server, "1m", bad)
+    with pytest.raises(DataError, match="cannot parse ratings.dat") as info:
+        datasets.movielens("1m", cache_dir=tmp_path, base_url=server.url, progress=False)
+    assert info.value.path.endswith("ratings.dat")

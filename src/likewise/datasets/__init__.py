@@ -330,7 +330,17 @@ def _parse_dat(folder: Path, release: Release, source: str) -> Interactions:
 
     # "1::122::5::838985046": splitting on ':' gives empty fields between the values
     names = ["userId", "_a", "movieId", "_b", "rating", "_c", "timestamp"]
-    table = pacsv.read_csv(
+    try:
+        table = _read_dat(folder, names, pa, pacsv)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise DataError(f"cannot parse ratings.dat ({exc}); the cached release looks damaged: "
+                        f"delete {folder} and its archive, then load again",
+                        path=folder / "ratings.dat") from None
+    return _dat_result(folder, release, source, table, pd)
+
+
+def _read_dat(folder, names, pa, pacsv):
+    return pacsv.read_csv(
         folder / "ratings.dat",
         read_options=pacsv.ReadOptions(column_names=names),
         parse_options=pacsv.ParseOptions(delimiter=":", quote_char=False),
@@ -338,6 +348,9 @@ def _parse_dat(folder: Path, release: Release, source: str) -> Interactions:
             include_columns=["userId", "movieId", "rating", "timestamp"],
             column_types={"userId": pa.int64(), "movieId": pa.int64(),
                           "rating": pa.float32(), "timestamp": pa.int64()}))
+
+
+def _dat_result(folder, release, source, table, pd) -> Interactions:
     rows = [line.split("::") for line in _decode((folder / "movies.dat").read_bytes())
             .splitlines() if line.strip()]
     raw = pd.Series([r[1] for r in rows])
