@@ -136,8 +136,7 @@ def _likes(data):
 
 def bench_topn(ks: list[int], seed: int, repeats: int) -> None:
     import scipy.sparse as sp
-    from implicit.nearest_neighbours import (BM25Recommender, CosineRecommender,
-                                             TFIDFRecommender)
+    from implicit.nearest_neighbours import BM25Recommender, CosineRecommender, TFIDFRecommender
 
     import likewise
     from likewise.metrics import ndcg_at_k
@@ -187,16 +186,30 @@ def bench_topn(ks: list[int], seed: int, repeats: int) -> None:
 
 
 # ---------------------------------------------------------------------------------------
-def bench_scale(k: int, queries: int, seed: int) -> None:
-    import scipy.sparse as sp
-    from implicit.nearest_neighbours import BM25Recommender
-
+def bench_scale(k: int, queries: int, seed: int, parts: str = "itemknn,userknn") -> None:
     import likewise
 
     t = time.perf_counter()
     data = likewise.synthetic(preset="movielens-20m", kind="implicit", random_state=seed,
                               timestamps=False)
     print(f"generated {data} in {time.perf_counter() - t:.1f}s", flush=True)
+    rows = []
+    if "itemknn" in parts:
+        rows += _scale_itemknn(data, k)
+    if "userknn" in parts:
+        rows += _scale_userknn(data, queries, seed)
+    print()
+    print(f"synthetic movielens-20m preset, implicit: {data.n_users} users, {data.n_items} "
+          f"items, {data.nnz} interactions")
+    print(table(rows, ["measure", "likewise", "implicit", "ratio"]))
+
+
+def _scale_itemknn(data, k: int) -> list:
+    import scipy.sparse as sp
+    from implicit.nearest_neighbours import BM25Recommender
+
+    import likewise
+
     train = sp.csr_matrix(data.matrix, dtype=np.float32)
     likewise.ItemKNN(k=k).fit(data.take(np.arange(1000)))  # warm numba
     with PeakRSS() as mem:
@@ -212,6 +225,16 @@ def bench_scale(k: int, queries: int, seed: int) -> None:
         pe_fit = time.perf_counter() - t
     print(f"implicit BM25Recommender(K={k}) fit {pe_fit:.1f}s, peak RSS "
           f"{pmem.peak / 2**30:.2f} GiB", flush=True)
+    return [
+        ["ItemKNN bm25 fit (s)", round(lw_fit, 2), round(pe_fit, 2),
+         f"{lw_fit / pe_fit:.2f}x of implicit's"],
+        ["ItemKNN peak RSS (GiB, whole process)", round(mem.peak / 2**30, 2),
+         round(pmem.peak / 2**30, 2), ""],
+    ]
+
+
+def _scale_userknn(data, queries: int, seed: int) -> list:
+    import likewise
 
     t = time.perf_counter()
     uknn = likewise.UserKNN(similarity="jaccard", k=50).fit(data)
@@ -219,27 +242,26 @@ def bench_scale(k: int, queries: int, seed: int) -> None:
     rng = np.random.default_rng(seed)
     sample = data.users.ids[rng.choice(data.n_users, size=queries, replace=False)]
     uknn.recommend(sample[:1], n=10)  # warm
-    lat = []
+    lat, cpu = [], []
     for uid in sample:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         uknn.recommend([uid], n=10)
         lat.append(time.perf_counter() - t)
-    lat_ms = np.array(lat) * 1000
-    rows = [
-        ["ItemKNN bm25 fit (s)", round(lw_fit, 2), round(pe_fit, 2),
-         f"{lw_fit / pe_fit:.2f}x of implicit's"],
-        ["ItemKNN peak RSS (GiB, whole process)", round(mem.peak / 2**30, 2),
-         round(pmem.peak / 2**30, 2), ""],
+        cpu.append(time.process_time() - c)
+    lat_ms, cpu_ms = np.array(lat) * 1000, np.array(cpu) * 1000
+    likes = np.diff(data.matrix.indptr)[data.users.index(sample)]
+    print(f"sampled users' like counts: median {np.median(likes):.0f}, max {likes.max()}")
+    return [
         ["UserKNN jaccard fit (s)", round(u_fit, 2), "", ""],
-        [f"UserKNN jaccard top-10, one user: median ms ({queries} users)",
+        [f"UserKNN jaccard top-10, one user: median wall ms ({queries} users)",
          round(float(np.median(lat_ms)), 1), "", ""],
-        ["UserKNN jaccard top-10, one user: p95 ms", round(float(np.percentile(lat_ms, 95)), 1),
-         "", ""],
+        ["UserKNN jaccard top-10, one user: p95 wall ms",
+         round(float(np.percentile(lat_ms, 95)), 1), "", ""],
+        ["UserKNN jaccard top-10, one user: median CPU ms",
+         round(float(np.median(cpu_ms)), 1), "", ""],
+        ["UserKNN jaccard top-10, one user: p95 CPU ms",
+         round(float(np.percentile(cpu_ms, 95)), 1), "", ""],
     ]
-    print()
-    print(f"synthetic movielens-20m preset, implicit: {data.n_users} users, {data.n_items} "
-          f"items, {data.nnz} interactions")
-    print(table(rows, ["measure", "likewise", "implicit", "ratio"]))
 
 
 def main() -> None:
@@ -251,13 +273,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--scale-k", type=int, default=20)
     parser.add_argument("--queries", type=int, default=50)
+    parser.add_argument("--scale-parts", default="itemknn,userknn",
+                        help="comma-separated: itemknn, userknn")
     args = parser.parse_args()
     if args.part in ("explicit", "all"):
         bench_explicit(args.folds, args.seed)
     if args.part in ("topn", "all"):
         bench_topn([int(k) for k in args.k.split(",")], args.seed, args.repeats)
     if args.part in ("scale", "all"):
-        bench_scale(args.scale_k, args.queries, args.seed)
+        bench_scale(args.scale_k, args.queries, args.seed, args.scale_parts)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import scipy.sparse as sp
 
 import likewise
 from likewise import splits
-from likewise.errors import ConfigError, DataError
+from likewise.errors import ConfigError
 from likewise.models import _knn_kernels as K
 from likewise.models.knn import ItemKNN, UserKNN, _csr_parts, _top_k_rows, item_weights
 from likewise.testing import RecommenderContract

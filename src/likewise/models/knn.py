@@ -25,11 +25,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._params import Choice, Float, Int
-from ..errors import ConfigError, DataError, UnknownItemError, UnknownUserError, UnsupportedError
+from ..errors import ConfigError, UnknownItemError, UnknownUserError
 from . import _knn_kernels as K
 from .base import ON_UNKNOWN, Recommendations, Recommender, _check_choice, _check_n
 
-__all__ = ["UserKNN", "ItemKNN"]
+__all__ = ["ItemKNN", "UserKNN"]
 
 EXPLICIT_SIMILARITIES = ("cosine", "adjusted_cosine", "pearson", "pearson_baseline", "msd",
                          "jaccard")
@@ -491,7 +491,8 @@ class UserKNN(_Neighborhood):
         Default 100 for ``pearson_baseline`` (as Surprise), else 0.
     min_support : int
         Similarities of rows with fewer common items are 0 (``pearson_baseline``: at
-        least 2).
+        least 2). In implicit mode it applies to the liked-set similarities (users must
+        share at least this many likes).
     prediction : str, optional
         ``"weighted_average"`` (``sum sim*r / sum sim``), ``"mean_centered"``,
         ``"zscore"`` or ``"baseline"`` (KNNBaseline, default). Explicit mode only.
@@ -515,7 +516,7 @@ class UserKNN(_Neighborhood):
     _user_based = True
     _implicit_similarities = ("jaccard", "cosine")
     _default_implicit = "jaccard"
-    _param_spec = {
+    _param_spec: ClassVar[dict] = {
         "k": Int(1),
         "min_k": Int(1),
         "similarity": Choice((None,) + EXPLICIT_SIMILARITIES),
@@ -565,7 +566,7 @@ class UserKNN(_Neighborhood):
         _, _, _, ti, tx, tv = self._binary()
         ones = np.ones(len(q_indices), dtype=np.float64)
         return _top_k_rows(q_indptr, q_indices, ones, q_self, ti, tx, tv, self.user_sizes_,
-                           len(self.users_), self._metric(), k)
+                           len(self.users_), self._metric(), k, self.min_support)
 
     def _implicit_user_neighbors(self, query_rows, n):
         sub = self.user_items_[query_rows]
@@ -614,7 +615,7 @@ class UserKNN(_Neighborhood):
             sim_vals = sim_vals - _row_means(self._item_users(), mu)[0][m.indices]
         elif self.similarity_ == "pearson_baseline":
             sim_vals = sim_vals - (mu + self.user_bias_[rows] + bi[m.indices])
-        t, perm = _transpose(sp.csr_matrix((sim_vals, m.indices, m.indptr), shape=m.shape))
+        t, _ = _transpose(sp.csr_matrix((sim_vals, m.indices, m.indptr), shape=m.shape))
         ti, tx, tv = _csr_parts(t)
         ms = max(2, self.min_support) if self.similarity_ == "pearson_baseline" else \
             self.min_support
@@ -682,7 +683,7 @@ class ItemKNN(_Neighborhood):
     _user_based = False
     _implicit_similarities = ("bm25", "tfidf", "cosine", "jaccard")
     _default_implicit = "bm25"
-    _param_spec = {
+    _param_spec: ClassVar[dict] = {
         "k": Int(1),
         "min_k": Int(1),
         "similarity": Choice((None,) + EXPLICIT_SIMILARITIES + ("bm25", "tfidf")),
@@ -713,15 +714,16 @@ class ItemKNN(_Neighborhood):
 
     def _fit_implicit(self, matrix: sp.csr_matrix) -> None:
         matrix = _canonical(matrix)
-        n_users, n_items = matrix.shape
+        n_items = matrix.shape[1]
         weights = item_weights(matrix, self.similarity_, self.bm25_k1, self.bm25_b)
-        x_mat, perm = _transpose(sp.csr_matrix((weights, matrix.indices, matrix.indptr),
+        x_mat, _ = _transpose(sp.csr_matrix((weights, matrix.indices, matrix.indptr),
                                                shape=matrix.shape))
         qi, qx, qv = _csr_parts(x_mat)
         ti, tx, tv = _csr_parts(matrix, weights)
         metric = K.JACCARD if self.similarity_ == "jaccard" else K.DOT
         idx, s, cnt = _top_k_rows(qi, qx, qv, np.arange(n_items), ti, tx, tv,
-                                  np.diff(x_mat.indptr), n_items, metric, self.k)
+                                  np.diff(x_mat.indptr), n_items, metric, self.k,
+                                  self.min_support)
         self.neighbors_ = _to_csr(idx, s, cnt, n_items)
 
     def _score_implicit(self, user_idx):
