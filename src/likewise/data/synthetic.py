@@ -8,7 +8,7 @@ The generator draws, for a fixed seed:
 * user and item factors (``factors`` dimensions) and biases.
 
 Each user's items are picked in two steps: candidates are drawn by popularity (about
-three per interaction, deduplicated), then the user keeps the candidates with the
+two per interaction, deduplicated), then the user keeps the candidates with the
 largest ``score + Gumbel noise`` (score = dot product of the factors), which samples
 without replacement proportionally to ``exp(score)`` among the candidates. So who
 interacts with what carries the factor structure (learnable by implicit models), and
@@ -271,7 +271,7 @@ def synthetic(n_users: int = 1000, n_items: int = 500, n_interactions: int = 50_
     ts = np.empty(n, dtype=np.int64)
     guide = np.searchsorted(cdf, np.arange(n_items) / n_items).astype(np.int64)
     _sample_users(counts, offsets, cdf, guide, Us, Vs, user_bias, item_bias, mu,
-           float(noise), lo, hi, float(rating_step), 1.0 / dot_scale, seed, 3, items, values,
+           float(noise), lo, hi, float(rating_step), 1.0 / dot_scale, seed, 2, items, values,
            ts, t0, span)
 
     # keep only items someone picked; the map is monotone so rows stay sorted
