@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-import likewise
 from likewise import splits
 from likewise.datasets import movielens
 from likewise.models import _mf_kernels as K

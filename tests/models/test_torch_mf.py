@@ -5,11 +5,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-import likewise  # noqa: E402
-from likewise import splits  # noqa: E402
-from likewise.datasets import movielens  # noqa: E402
-from likewise.models.torch_mf import TorchMF  # noqa: E402
-from likewise.testing import RecommenderContract, contract_data  # noqa: E402
+import likewise
+from likewise import splits
+from likewise.datasets import movielens
+from likewise.models.torch_mf import TorchMF
+from likewise.testing import RecommenderContract, contract_data
 
 FAST = {"factors": 8, "epochs": 3, "batch_size": 2048, "learning_rate": 0.02,
         "num_threads": 1}

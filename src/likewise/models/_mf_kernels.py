@@ -21,12 +21,18 @@ from numba import njit, prange
 from ..errors import ConfigError
 
 __all__ = [
-    "sgd_svd_epoch", "sgd_svd_reference",
-    "sgd_svdpp_epoch", "sgd_svdpp_reference",
-    "bpr_epoch", "bpr_reference",
-    "als_cg", "als_cg_reference",
-    "ridge_rows", "ridge_rows_reference",
-    "check_finite", "rng_seeds",
+    "als_cg",
+    "als_cg_reference",
+    "bpr_epoch",
+    "bpr_reference",
+    "check_finite",
+    "ridge_rows",
+    "ridge_rows_reference",
+    "rng_seeds",
+    "sgd_svd_epoch",
+    "sgd_svd_reference",
+    "sgd_svdpp_epoch",
+    "sgd_svdpp_reference",
 ]
 
 

@@ -107,25 +107,31 @@ class ImplicitALS(Recommender):
         self.num_threads = num_threads
         self.random_state = random_state
 
-    def _weighted(self, matrix: sp.csr_matrix) -> sp.csr_matrix:
+    def _confidence(self, matrix: sp.csr_matrix) -> sp.csr_matrix:
+        """c_ui = 1 + alpha * weighted r_ui, sharing the index arrays of ``matrix``."""
         if self.weighting == "bm25":
-            out, self.bm25_length_norm_ = bm25_weight(matrix, self._bm25_k1, self._bm25_b)
-            return out
-        out = matrix.astype(np.float32, copy=True)
-        if self.weighting == "log":
-            out.data = np.log1p(np.maximum(out.data, 0)).astype(np.float32)
-        return out
+            weighted, self.bm25_length_norm_ = bm25_weight(matrix, self._bm25_k1,
+                                                           self._bm25_b)
+            values = weighted.data
+        elif self.weighting == "log":
+            values = np.log1p(np.maximum(matrix.data, 0))
+        else:
+            values = matrix.data
+        conf = np.asarray(values, dtype=np.float32) * np.float32(self.alpha)
+        conf += np.float32(1.0)
+        # only the values are new: the (large) index arrays are the training matrix's own
+        return sp.csr_matrix((conf, matrix.indices, matrix.indptr), shape=matrix.shape,
+                             copy=False)
 
     def _fit(self, data: Interactions) -> None:
         rng = check_random_state(self.random_state)
-        cui = self._weighted(data.matrix)
-        cui.data = (1.0 + self.alpha * cui.data).astype(np.float32)
+        cui = self._confidence(data.matrix)
         ciu = cui.T.tocsr()
         n_users, n_items = cui.shape
         X = (rng.random((n_users, self.factors), dtype=np.float32) * 0.01)
         Y = (rng.random((n_items, self.factors), dtype=np.float32) * 0.01)
         hint = (f"check the interaction values (alpha={self.alpha} times the largest value "
-                f"{float(cui.data.max()):g}) and try weighting='log' or a larger "
+                f"{float(data.matrix.data.max()):g}) and try weighting='log' or a larger "
                 f"regularization (now {self.regularization})")
         reg = self.regularization
         with numba_threads(self.num_threads):

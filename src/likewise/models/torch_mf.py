@@ -175,7 +175,7 @@ class TorchMF(Recommender):
         items = m.indices.astype(np.int64)
         values = m.data.astype(np.float32)
         n = len(values)
-        n_val = int(round(self.validation_fraction * n)) if n > 1 else 0
+        n_val = round(self.validation_fraction * n) if n > 1 else 0
         perm = rng.permutation(n)
         val_idx, train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
         mu = float(values[train_idx].mean()) if self.loss == "mse" else 0.0
