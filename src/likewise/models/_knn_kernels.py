@@ -543,6 +543,22 @@ def neighbor_votes(chunks, nb_idx, nb_sim, nb_cnt, ui_indptr, ui_indices, out):
                     out[q, ui_indices[a]] += s
 
 
+@njit(parallel=True, cache=True)
+def sparse_scores(chunks, rows, a_indptr, a_indices, a_data, s_indptr, s_indices, s_data, out):
+    """``out[q] = A[rows[q]] @ S`` for sparse A and S, written into a dense block.
+
+    The implicit item-item score: a user's weights times the item neighbour lists.
+    """
+    for c in prange(len(chunks) - 1):
+        for q in range(chunks[c], chunks[c + 1]):
+            u = rows[q]
+            for a in range(a_indptr[u], a_indptr[u + 1]):
+                i = a_indices[a]
+                r = a_data[a]
+                for b in range(s_indptr[i], s_indptr[i + 1]):
+                    out[q, s_indices[b]] += r * s_data[b]
+
+
 def reference_votes(sim: np.ndarray, liked: np.ndarray, k: int) -> np.ndarray:
     """Dense reference of user-based voting: ``top_k(sim) @ liked`` (for tests)."""
     return reference_top_k(sim, k) @ liked.astype(np.float64)

@@ -727,8 +727,15 @@ class ItemKNN(_Neighborhood):
         self.neighbors_ = _to_csr(idx, s, cnt, n_items)
 
     def _score_implicit(self, user_idx):
-        return np.asarray((self.user_items_[user_idx] @ self.neighbors_).toarray(),
-                          dtype=np.float32)
+        ui = self.user_items_
+        out = np.zeros((len(user_idx), ui.shape[1]), dtype=np.float32)
+        si, sx, sv = _csr_parts(self.neighbors_)
+        K.sparse_scores(K.chunk_bounds(len(user_idx), 16), np.asarray(user_idx, np.int64),
+                        ui.indptr.astype(np.int64, copy=False),
+                        ui.indices.astype(np.int32, copy=False),
+                        ui.data.astype(np.float32, copy=False), si, sx,
+                        sv.astype(np.float32, copy=False), out)
+        return out
 
     def _score_history(self, item_idx, values):
         if self.mode_ == "implicit":
