@@ -97,8 +97,8 @@ def run_child(mode: str, paths_file: str, repeats: int, malloc: bool) -> dict:
 
 
 def query_benchmark(n_vectors: int = 100_000, dim: int = 1280, n_queries: int = 200,
-                    hnsw: bool = True) -> list[dict]:
-    """Single-query latency of the exact and HNSW indexes over random unit vectors.
+                    hnsw: bool = True):
+    """Single-query latency of the exact and HNSW indexes over random unit vectors (yields rows).
 
     Random Gaussian directions are the hardest case for HNSW (no cluster structure), so
     its recall here is a lower bound for real image embeddings.
@@ -114,7 +114,6 @@ def query_benchmark(n_vectors: int = 100_000, dim: int = 1280, n_queries: int = 
     # queries near catalogue items (a perturbed copy), as a photo of a listed product is
     queries = vectors[rng.integers(0, n_vectors, n_queries)] + \
         0.05 * rng.standard_normal((n_queries, dim), dtype=np.float32)
-    out = []
     exact_ids = None
     configs = [("exact", {})] + ([("hnsw", {"M": 16, "ef_construction": 100, "ef": 64})]
                                  if hnsw else [])
@@ -133,10 +132,9 @@ def query_benchmark(n_vectors: int = 100_000, dim: int = 1280, n_queries: int = 
         if exact_ids is None:
             exact_ids = ids
         lat = np.asarray(lat) * 1000
-        out.append({"backend": backend, "params": params, "build_s": build,
-                    "median_ms": float(np.median(lat)), "p95_ms": float(np.percentile(lat, 95)),
-                    "recall@5": float(index.recall(ids, exact_ids, k=5))})
-    return out
+        yield {"backend": backend, "params": params, "build_s": build,
+               "median_ms": float(np.median(lat)), "p95_ms": float(np.percentile(lat, 95)),
+               "recall@5": float(index.recall(ids, exact_ids, k=5))}
 
 
 def main() -> None:
@@ -186,7 +184,7 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|")
     for q in query_benchmark():
         print(f"| {q['backend']} {q['params'] or ''} | {q['build_s']:.1f} | "
-              f"{q['median_ms']:.2f} | {q['p95_ms']:.2f} | {q['recall@5']:.3f} |")
+              f"{q['median_ms']:.2f} | {q['p95_ms']:.2f} | {q['recall@5']:.3f} |", flush=True)
 
 
 if __name__ == "__main__":
