@@ -39,7 +39,7 @@ from .._params import Choice, validate
 from ..errors import ConfigError, DataError, ModelFormatError
 from .base import FORMAT_VERSION, METRICS, Index, Neighbours, _as_matrix, _sha256
 
-__all__ = ["build", "load", "recall", "Index", "Neighbours", "BACKENDS", "METRICS"]
+__all__ = ["BACKENDS", "METRICS", "Index", "Neighbours", "build", "load", "recall"]
 
 #: backend name -> "module:class"
 BACKENDS = {

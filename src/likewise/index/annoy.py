@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -37,11 +38,11 @@ class AnnoyIndex(Index):
 
     backend = "annoy"
     supports_add = False
-    _build_spec = {
+    _build_spec: ClassVar[dict] = {
         "n_trees": (20, Int(low=1)),
         "random_state": (42, Int(low=0, high=2**31 - 1)),
     }
-    _search_spec = {
+    _search_spec: ClassVar[dict] = {
         "search_k": (-1, Int(low=-1)),
         "num_threads": (0, Int(low=0)),
     }

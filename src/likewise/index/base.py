@@ -31,8 +31,9 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -46,7 +47,7 @@ from ..errors import (
     UnsupportedError,
 )
 
-__all__ = ["Index", "Neighbours", "METRICS", "FORMAT_VERSION", "drop_self"]
+__all__ = ["FORMAT_VERSION", "METRICS", "Index", "Neighbours", "drop_self"]
 
 #: Metrics every backend supports.
 METRICS = ("cosine", "dot", "euclidean")
@@ -69,7 +70,7 @@ class Neighbours:
         -1 for padding; handy for gathering rows of your own arrays.
     """
 
-    __slots__ = ("ids", "scores", "positions")
+    __slots__ = ("ids", "positions", "scores")
 
     def __init__(self, ids: np.ndarray, scores: np.ndarray, positions: np.ndarray):
         self.ids = ids
@@ -290,7 +291,7 @@ class Index:
         return self._get_vectors(pos)
 
     # -- updates -----------------------------------------------------------------------
-    def add(self, vectors: Any, ids: Any = None) -> "Index":
+    def add(self, vectors: Any, ids: Any = None) -> Index:
         """Add vectors (with new, unique ids) to the index; returns ``self``.
 
         ``ids`` may be left out only when the index was built without ids (positions are

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -193,7 +194,7 @@ class ExactIndex(Index):
     """
 
     backend = "exact"
-    _search_spec = {"num_threads": (0, Int(low=0))}
+    _search_spec: ClassVar[dict] = {"num_threads": (0, Int(low=0))}
 
     def _build(self, stored: np.ndarray, raw: np.ndarray) -> None:
         self._data = np.ascontiguousarray(stored, dtype=np.float32)

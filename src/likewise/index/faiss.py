@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -46,12 +47,12 @@ class FaissIndex(Index):
     """faiss flat or HNSW index (see the module docstring for parameters)."""
 
     backend = "faiss"
-    _build_spec = {
+    _build_spec: ClassVar[dict] = {
         "kind": ("flat", Choice(("flat", "hnsw"))),
         "M": (32, Int(low=2, high=1024)),
         "ef_construction": (40, Int(low=1)),
     }
-    _search_spec = {
+    _search_spec: ClassVar[dict] = {
         "ef": (16, Int(low=1)),
         "num_threads": (0, Int(low=0)),
     }

@@ -12,6 +12,7 @@ Parameters: ``M`` (graph degree, 16), ``ef_construction`` (200), ``ef`` (search 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -30,12 +31,12 @@ class HnswIndex(Index):
     """hnswlib HNSW index (see the module docstring for parameters)."""
 
     backend = "hnsw"
-    _build_spec = {
+    _build_spec: ClassVar[dict] = {
         "M": (16, Int(low=2, high=1024)),
         "ef_construction": (200, Int(low=1)),
         "random_state": (100, Int(low=0)),
     }
-    _search_spec = {
+    _search_spec: ClassVar[dict] = {
         "ef": (50, Int(low=1)),
         "num_threads": (0, Int(low=0)),
     }

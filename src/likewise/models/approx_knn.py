@@ -62,7 +62,7 @@ class ApproxUserKNN(Recommender):
     """
 
     estimates_ratings: ClassVar[bool] = False
-    _param_spec = {
+    _param_spec: ClassVar[dict] = {
         "k": Int(low=1),
         "factors": Int(low=1),
         "backend": Choice(("annoy", "hnsw", "faiss", "exact")),
