@@ -130,3 +130,13 @@ def test_saved_hybrid_with_instances_round_trips(tmp_path):
     assert loaded.models["pop"]["class"].endswith("Popularity")
     after = loaded.recommend(data.users.ids[:3], n=5)
     np.testing.assert_array_equal(before.item_indices, after.item_indices)
+
+
+def test_likewise_tune_searches_the_weights():
+    data = contract_data("explicit")
+    model = WeightedHybrid({"pop": likewise.Popularity(), "content": likewise.ContentKNN()})
+    grid = {"weights": [{"pop": 1.0, "content": 0.0}, {"pop": 0.5, "content": 0.5}]}
+    result = likewise.tune(model, grid, data, protocol="topn_user_holdout", metric="ndcg",
+                           folds=2, progress=False)
+    assert result.best_params["weights"] in grid["weights"]
+    assert len(result.results) == 2
