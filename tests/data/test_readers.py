@@ -254,18 +254,101 @@ def test_int_codes_over_chunks_matches_reference():
 
 
 def test_sorted_pairs_kernel_matches_reference():
-    from likewise.data.readers import _sorted_unique, _sorted_unique_reference
+    from likewise.data._kernels import _jit, sorted_unique, sorted_unique_reference
 
+    kernel = _jit("_sorted_unique_kernel")
     rng = np.random.default_rng(2)
     cases = [(np.array([0, 0, 1]), np.array([1, 2, 0])), (np.array([0, 0]), np.array([1, 1])),
-             (np.array([1, 0]), np.array([0, 5])), (np.array([3]), np.array([3]))]
+             (np.array([1, 0]), np.array([0, 5])), (np.array([3]), np.array([3])),
+             (np.array([], dtype=np.int64), np.array([], dtype=np.int64))]
     for _ in range(200):
         n = int(rng.integers(0, 12))
         u, i = np.sort(rng.integers(0, 3, n)), rng.integers(0, 4, n)
         cases.append((u, i))
     for u, i in cases:
-        assert _sorted_unique(u.astype(np.int32), i.astype(np.int32)) == \
-            _sorted_unique_reference(u, i), (u, i)
+        ref = sorted_unique_reference(u, i)
+        assert kernel(u.astype(np.int32), i.astype(np.int32)) == ref, (u, i)
+        assert sorted_unique(u, i) == ref
+
+
+def test_sort_pairs_numba_matches_numpy_reference():
+    from likewise.data._kernels import sort_pairs, sort_pairs_reference
+
+    rng = np.random.default_rng(3)
+    for n in (0, 1, 50, 3000):
+        users, items = rng.integers(0, 20, n), rng.integers(0, 7, n)  # many repeats
+        perm, indptr = sort_pairs(users, items, 20, force_numba=True)
+        ref_perm, ref_indptr = sort_pairs_reference(users, items, 20)
+        np.testing.assert_array_equal(perm, ref_perm)
+        np.testing.assert_array_equal(indptr, ref_indptr)
+
+
+def test_weight_column_is_read_as_implicit_weights(tmp_path):
+    for name in ("weight", "count", "clicks"):
+        p = _write(tmp_path / f"{name}.csv",
+                   f"user,item,{name},timestamp\n1,10,3,100\n1,11,1,101\n2,10,2.5,102\n")
+        data = likewise.read_csv(p)
+        assert data.kind == "implicit" and data.rating_scale is None
+        assert data.matrix.toarray().tolist() == [[3.0, 1.0], [2.5, 0.0]]
+    # a rating column wins, and rating=False ignores weights too
+    p = _write(tmp_path / "both.csv", "user,item,rating,weight\n1,10,4,9\n")
+    assert likewise.read_csv(p).matrix.data.tolist() == [4.0]
+    p = _write(tmp_path / "w.csv", "user,item,weight\n1,10,9\n1,10,2\n")
+    assert likewise.read_csv(p).matrix.data.tolist() == [11.0]  # implicit: repeats add up
+    data = likewise.read_csv(p, rating=False)
+    assert data.kind == "implicit" and data.matrix.data.tolist() == [2.0]
+    bad = _write(tmp_path / "bad.csv", "user,item,weight\n1,10,9\n1,11,x\n")
+    with pytest.raises(DataError) as info:
+        likewise.read_csv(bad)
+    assert info.value.line == 3 and info.value.column == "weight"
+
+
+def test_split_output_of_implicit_data_reads_back_with_weights(tmp_path):
+    data = likewise.Interactions.from_arrays([1, 1, 2, 2], [5, 6, 5, 5], [2.0, 1.0, 3.0, 4.0],
+                                             kind="implicit")
+    frame = data.to_frame().rename(columns={"rating": "weight", "value": "weight"})
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    back = likewise.read_csv(tmp_path / "train.csv")
+    assert back.kind == "implicit" and (back.matrix != data.matrix).nnz == 0
+
+
+def test_from_codes_matches_from_arrays():
+    from likewise.data import Vocabulary
+
+    rng = np.random.default_rng(4)
+    users, items = rng.integers(0, 30, 400), rng.integers(100, 140, 400)
+    ratings = rng.integers(1, 6, 400).astype(np.float32)
+    ts = rng.integers(0, 10**6, 400)
+    for duplicates in ("last", "first", "mean", "sum", "max"):
+        ref = likewise.Interactions.from_arrays(users, items, ratings, ts,
+                                                duplicates=duplicates)
+        uv, u = Vocabulary.from_values(users)
+        iv, i = Vocabulary.from_values(items)
+        got = likewise.Interactions.from_codes(u, i, ratings.copy(), ts.copy(), users=uv,
+                                               items=iv, duplicates=duplicates)
+        assert (got.matrix != ref.matrix).nnz == 0 and got.rating_scale == ref.rating_scale
+        np.testing.assert_array_equal(got.timestamps, ref.timestamps)
+    # sorted input takes the no-sort branch and gives the same canonical matrix
+    order = np.lexsort((i, u))
+    keep = np.r_[True, (np.diff(u[order]) != 0) | (np.diff(i[order]) != 0)]
+    su, si = u[order][keep], i[order][keep]
+    a = likewise.Interactions.from_codes(su, si, users=uv, items=iv, assume_sorted=True)
+    b = likewise.Interactions.from_arrays(uv.ids[su], iv.ids[si])
+    assert (a.matrix != b.matrix).nnz == 0 and a.matrix.has_canonical_format
+    with pytest.raises(DataError, match="assume_sorted"):
+        likewise.Interactions.from_codes(su[::-1], si[::-1], users=uv, items=iv,
+                                         assume_sorted=True)
+    with pytest.raises(DataError, match="codes must lie"):
+        likewise.Interactions.from_codes([0, 99], [0, 0], users=uv, items=iv)
+
+
+def test_from_arrays_result_does_not_alias_inputs():
+    ratings = np.array([4.0, 3.0], dtype=np.float32)
+    ts = np.array([1, 2], dtype=np.int64)
+    data = likewise.Interactions.from_arrays([1, 2], [5, 5], ratings, ts)
+    ratings[:] = 0
+    ts[:] = 0
+    assert data.matrix.data.tolist() == [4.0, 3.0] and data.timestamps.tolist() == [1, 2]
 
 
 def test_sorted_and_shuffled_files_load_identically(tmp_path):
@@ -377,3 +460,19 @@ def test_fast_path_errors_still_located(tmp_path, fast_path):
     with pytest.raises(DataError) as info:
         likewise.read_csv(p, rating_scale=(1, 5))
     assert fast_path["fast"] == 1 and info.value.line == 3 and info.value.column == "rating"
+
+
+def test_fast_path_sorted_file_and_ids_beyond_int32(tmp_path, fast_path):
+    p = _write(tmp_path / "r.csv", "userId,movieId,rating\n1,10,4\n1,12,3\n2,10,5\n")
+    data = likewise.read_csv(p)
+    assert fast_path["fast"] == 1 and data.matrix.toarray().tolist() == [[4, 3], [5, 0]]
+    big = 2**31 + 5  # beyond int32: the fast path gives up, the general path reads it
+    p = _write(tmp_path / "big.csv", f"userId,movieId,rating\n{big},10,4\n1,10,3\n")
+    data = likewise.read_csv(p)
+    assert fast_path["fast"] == 1 and data.users.ids.tolist() == [1, big]
+    # an unsorted boundary between two sorted halves is noticed
+    p = _write(tmp_path / "halves.csv", "userId,movieId,rating\n" + "".join(
+        f"{u},{k},3\n" for u in (5, 6, 1, 2) for k in range(200)))
+    data = likewise.read_csv(p)
+    assert fast_path["fast"] == 2 and data.users.ids.tolist() == [1, 2, 5, 6]
+    assert data.matrix.has_canonical_format and data.nnz == 800

@@ -40,6 +40,15 @@ def dense_codes(arr: np.ndarray, lo: int, span: int):
     return uniques + lo, codes
 
 
+def dense_codes_inplace(arr: np.ndarray, lo: int, span: int):
+    """:func:`dense_codes` that overwrites int32 ``arr`` with the codes (no new n-array)."""
+    present = np.zeros(span, dtype=np.uint8)
+    _mark(arr, lo, present)
+    lut, uniques = _lookup(present)
+    _map(arr, lo, lut, arr)
+    return uniques + lo, arr
+
+
 def dense_codes_chunks(chunks: list, lo: int, span: int):
     """:func:`dense_codes` over several arrays (Arrow chunks) as if concatenated."""
     present = np.zeros(span, dtype=np.uint8)
@@ -96,9 +105,19 @@ def _digits(buf, p, end):
     return mant, n, p
 
 
+_I32_MIN = -(2**31)
+_I32_MAX = 2**31 - 1
+
+
 @njit(cache=True)
-def _parse_chunk(buf, start, end, row0, kinds, slots, sep, ints, floats):
-    """Parse one chunk; return -1, or the offset of the first byte it cannot handle."""
+def _parse_chunk(buf, start, end, row0, kinds, slots, sep, ids, floats, longs, stats):
+    """Parse one chunk; return -1, or the offset of the first byte it cannot handle.
+
+    Column kinds: 0 unused (skipped), 1 id (int32, slot 0 = user, 1 = item), 2 decimal
+    (float32), 3 integer (int64). ``stats`` receives min and max of both id columns and
+    whether (user, item) strictly increases over the chunk's rows (then the file is in
+    CSR order and needs no sort), found in the same pass instead of three more.
+    """
     ncols = kinds.shape[0]
     p = start
     row = row0
@@ -106,7 +125,16 @@ def _parse_chunk(buf, start, end, row0, kinds, slots, sep, ints, floats):
     pow10[0] = 1.0
     for q in range(1, 19):
         pow10[q] = pow10[q - 1] * 10.0
+    lo0 = _I32_MAX
+    hi0 = _I32_MIN
+    lo1 = _I32_MAX
+    hi1 = _I32_MIN
+    prev_u = _I32_MIN - 1
+    prev_i = _I32_MIN - 1
+    ordered = 1
     while p < end:
+        u = 0
+        it = 0
         for c in range(ncols):
             kind = kinds[c]
             if kind == 0:  # a column we do not use: skip it (no quoted fields here)
@@ -132,11 +160,21 @@ def _parse_chunk(buf, start, end, row0, kinds, slots, sep, ints, floats):
                     n += frac
                 if n == 0 or n > 18:
                     return p  # empty field, or too many digits for an exact mantissa
+                if neg:
+                    mant = -mant
                 if kind == 1:
-                    ints[slots[c], row] = -mant if neg else mant
+                    if mant < _I32_MIN or mant > _I32_MAX:
+                        return p  # ids beyond int32: the general path handles them
+                    ids[slots[c], row] = mant
+                    if slots[c] == 0:
+                        u = mant
+                    else:
+                        it = mant
+                elif kind == 3:
+                    longs[slots[c], row] = mant
                 else:
-                    v = mant / pow10[frac]  # both exact: the quotient is correctly rounded
-                    floats[slots[c], row] = -v if neg else v
+                    # both exact: the quotient is correctly rounded, as Arrow's parse is
+                    floats[slots[c], row] = mant / pow10[frac]
             if c < ncols - 1:
                 if p >= end or buf[p] != sep:
                     return p
@@ -147,12 +185,26 @@ def _parse_chunk(buf, start, end, row0, kinds, slots, sep, ints, floats):
             if buf[p] != _NL:
                 return p  # more fields than the header, or a stray character
             p += 1
+        lo0 = min(lo0, u)
+        hi0 = max(hi0, u)
+        lo1 = min(lo1, it)
+        hi1 = max(hi1, it)
+        if u < prev_u or (u == prev_u and it <= prev_i):
+            ordered = 0
+        prev_u = u
+        prev_i = it
         row += 1
+    stats[0] = lo0
+    stats[1] = hi0
+    stats[2] = lo1
+    stats[3] = hi1
+    stats[4] = ordered
     return -1
 
 
 @njit(parallel=True, cache=True)
-def parse_numeric(buf, starts, ends, row_offsets, kinds, slots, sep, ints, floats, status):
+def parse_numeric(buf, starts, ends, row_offsets, kinds, slots, sep, ids, floats, longs,
+                  status, stats):
     for k in prange(starts.shape[0]):
         status[k] = _parse_chunk(buf, starts[k], ends[k], row_offsets[k], kinds, slots, sep,
-                                 ints, floats)
+                                 ids, floats, longs, stats[k])

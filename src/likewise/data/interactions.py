@@ -112,7 +112,6 @@ class Interactions:
         """
         from ..errors import UnknownIdError
 
-        source_name = source or "input"
         users_arr = np.asarray(users)
         items_arr = np.asarray(items)
         n = len(users_arr)
@@ -145,55 +144,95 @@ class Interactions:
         except DataError as exc:
             raise DataError(exc.reason, path=source) from None
 
-        if ratings is None:
-            values = np.ones(n, dtype=np.float32)
-        else:
-            values = np.asarray(ratings)
-            if values.dtype.kind not in "iuf":
-                try:
-                    values = values.astype(np.float64)
-                except (TypeError, ValueError):
-                    raise DataError("ratings must be numbers", path=source) from None
-            values = values.astype(np.float32, copy=False)
-            if len(values) != n:
-                raise DataError("ratings and ids have different lengths", path=source)
-            bad = ~np.isfinite(values)
-            if bad.any():
-                row = int(np.flatnonzero(bad)[0])
-                raise DataError(f"rating at row {row} is missing or not finite; "
-                                "drop or fill such rows before loading", path=source)
+        values = _values(ratings, n, source)
         if kind == "explicit" and n:
-            lo, hi = float(values.min()), float(values.max())
-            if rating_scale is None:
-                rating_scale = (lo, hi)
-            else:
-                if rating_scale[0] > rating_scale[1]:
-                    raise ConfigError(f"rating_scale must be (low, high) with low <= high, "
-                                      f"got {rating_scale!r}")
-                out = (values < rating_scale[0]) | (values > rating_scale[1])
-                if out.any():
-                    row = int(np.flatnonzero(out)[0])
-                    raise DataError(
-                        f"rating {values[row]:g} at row {row} is outside the declared scale "
-                        f"{rating_scale[0]:g}-{rating_scale[1]:g}; fix the value or the scale",
-                        path=source)
-        ts = None
-        if timestamps is not None:
-            ts = np.asarray(timestamps)
-            if ts.dtype.kind == "f":
-                if not np.all(np.isfinite(ts)) or np.any(ts != np.round(ts)):
-                    raise DataError("timestamps must be whole seconds (integers)", path=source)
-            elif ts.dtype.kind == "M":
-                ts = ts.astype("datetime64[s]").astype(np.int64)
-            elif ts.dtype.kind not in "iu":
-                raise DataError("timestamps must be integers (Unix seconds)", path=source)
-            ts = ts.astype(np.int64, copy=False)
-            if len(ts) != n:
-                raise DataError("timestamps and ids have different lengths", path=source)
+            rating_scale = _scale(np.ones(n, np.float32) if values is None else values,
+                                  rating_scale, source)
+        ts = _timestamps(timestamps, n, source)
+        # from_codes may keep the arrays it is given: never let the result alias the
+        # caller's arrays
+        if values is not None and np.may_share_memory(values, ratings):
+            values = values.copy()
+        if ts is not None and np.may_share_memory(ts, timestamps):
+            ts = ts.copy()
+        return cls.from_codes(u, i, values, ts, users=user_vocab, items=item_vocab, kind=kind,
+                              rating_scale=rating_scale, duplicates=duplicates,
+                              item_metadata=item_metadata, user_metadata=user_metadata,
+                              source=source)
 
-        matrix, ts_sorted = _build_csr(u, i, values, ts, len(user_vocab), len(item_vocab),
-                                       duplicates, source_name)
-        return cls(matrix, user_vocab, item_vocab, kind=kind, timestamps=ts_sorted,
+    @classmethod
+    def from_codes(cls, user_idx: Any, item_idx: Any, values: Any = None,
+                   timestamps: Any = None, *, users: Vocabulary, items: Vocabulary,
+                   kind: str | None = None, rating_scale: tuple[float, float] | None = None,
+                   duplicates: str | None = None, item_metadata=None, user_metadata=None,
+                   source: str | None = None, assume_sorted: bool = False) -> "Interactions":
+        """Build interactions from rows already coded against vocabularies.
+
+        Like :meth:`from_arrays`, but ``user_idx``/``item_idx`` are positions in ``users``
+        and ``items`` (no id lookup): the constructor for readers and other code that has
+        coded its ids already. Rows sorted by (user, item) without repeats are detected in
+        one O(n) pass and need no sort. The arrays may be used without a copy: do not
+        modify them afterwards.
+
+        Parameters
+        ----------
+        user_idx, item_idx : array-like of int
+            Row and column of each interaction, in ``[0, len(users))`` / ``[0, len(items))``.
+        values, timestamps, kind, rating_scale, duplicates
+            As in :meth:`from_arrays` (``values`` are ratings or implicit weights).
+        users, items : Vocabulary
+            The vocabularies the codes refer to.
+        assume_sorted : bool
+            The caller knows the rows are sorted by (user, item) without repeats; this is
+            verified (one O(n) pass) and a :class:`DataError` is raised when it is wrong.
+
+        Examples
+        --------
+        >>> from likewise.data import Vocabulary
+        >>> users, items = Vocabulary.from_values(["a", "b"])[0], Vocabulary.from_values([7])[0]
+        >>> Interactions.from_codes([0, 1], [0, 0], [4.0, 2.0], users=users, items=items).nnz
+        2
+        """
+        from ._kernels import sorted_unique
+
+        u = np.asarray(user_idx)
+        i = np.asarray(item_idx)
+        n = len(u)
+        if len(i) != n:
+            raise DataError(f"users and items have different lengths ({n} vs {len(i)})",
+                            path=source)
+        if u.dtype.kind not in "iu" or i.dtype.kind not in "iu":
+            raise DataError("user_idx and item_idx must be integer codes", path=source)
+        kind, duplicates = _kind_and_duplicates(kind, duplicates, values is not None)
+        for what, codes, size in (("user", u, len(users)), ("item", i, len(items))):
+            if n and (int(codes.min()) < 0 or int(codes.max()) >= size):
+                raise DataError(f"{what} codes must lie in [0, {size}) (the {what} "
+                                f"vocabulary's size); got {int(codes.min())}.."
+                                f"{int(codes.max())}", path=source)
+        values = _values(values, n, source)
+        if values is None:
+            values = np.ones(n, dtype=np.float32)
+        if kind == "explicit" and n:
+            rating_scale = _scale(values, rating_scale, source)
+        ts = _timestamps(timestamps, n, source)
+        ordered = sorted_unique(u, i)
+        if assume_sorted and not ordered:
+            raise DataError("assume_sorted=True but the rows are not sorted by (user, item) "
+                            "without repeats", path=source)
+        if ordered and n:
+            # already CSR order: the row pointer is all that is missing
+            index_dtype = np.int32 if max(len(items), n) < 2**31 - 1 else np.int64
+            indptr = np.zeros(len(users) + 1, dtype=index_dtype)
+            np.cumsum(np.bincount(u, minlength=len(users)), out=indptr[1:])
+            matrix = sp.csr_matrix((values, i.astype(index_dtype, copy=False), indptr),
+                                   shape=(len(users), len(items)))
+            matrix.has_sorted_indices = True
+            matrix.has_canonical_format = True
+            ts_sorted = ts
+        else:
+            matrix, ts_sorted = _build_csr(u, i, values, ts, len(users), len(items),
+                                           duplicates, source or "input")
+        return cls(matrix, users, items, kind=kind, timestamps=ts_sorted,
                    rating_scale=rating_scale if kind == "explicit" else None,
                    item_metadata=item_metadata, user_metadata=user_metadata, source=source)
 
@@ -427,6 +466,79 @@ def _top_mask(counts: np.ndarray, n: int) -> np.ndarray:
     keep = np.zeros(len(counts), dtype=bool)
     keep[np.argsort(-counts, kind="stable")[:n]] = True
     return keep
+
+
+def _kind_and_duplicates(kind, duplicates, has_values: bool):
+    if kind is None:
+        kind = "explicit" if has_values else "implicit"
+    if kind not in ("explicit", "implicit"):
+        raise ConfigError(f"kind must be 'explicit' or 'implicit', got {kind!r}")
+    if duplicates is None:
+        duplicates = "last" if kind == "explicit" else "sum"
+    if duplicates not in DUPLICATE_POLICIES:
+        raise ConfigError(
+            f"duplicates must be one of {', '.join(map(repr, DUPLICATE_POLICIES))}; "
+            f"got {duplicates!r}"
+        )
+    return kind, duplicates
+
+
+def _values(ratings, n, source):
+    """Ratings / weights as finite float32 (None stays None)."""
+    if ratings is None:
+        return None
+    values = np.asarray(ratings)
+    if values.dtype.kind not in "iuf":
+        try:
+            values = values.astype(np.float64)
+        except (TypeError, ValueError):
+            raise DataError("ratings must be numbers", path=source) from None
+    values = values.astype(np.float32, copy=False)
+    if len(values) != n:
+        raise DataError("ratings and ids have different lengths", path=source)
+    if not np.isfinite(values.sum(dtype=np.float64)):  # one pass; locate only on failure
+        bad = ~np.isfinite(values)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise DataError(f"rating at row {row} is missing or not finite; "
+                            "drop or fill such rows before loading", path=source)
+    return values
+
+
+def _scale(values, rating_scale, source):
+    """The declared scale checked against the values, or the observed one."""
+    lo, hi = float(values.min()), float(values.max())
+    if rating_scale is None:
+        return (lo, hi)
+    if rating_scale[0] > rating_scale[1]:
+        raise ConfigError(f"rating_scale must be (low, high) with low <= high, "
+                          f"got {rating_scale!r}")
+    if lo < rating_scale[0] or hi > rating_scale[1]:
+        out = (values < rating_scale[0]) | (values > rating_scale[1])
+        row = int(np.flatnonzero(out)[0])
+        raise DataError(
+            f"rating {values[row]:g} at row {row} is outside the declared scale "
+            f"{rating_scale[0]:g}-{rating_scale[1]:g}; fix the value or the scale",
+            path=source)
+    return rating_scale
+
+
+def _timestamps(timestamps, n, source):
+    """Timestamps as int64 seconds (None stays None)."""
+    if timestamps is None:
+        return None
+    ts = np.asarray(timestamps)
+    if ts.dtype.kind == "f":
+        if not np.all(np.isfinite(ts)) or np.any(ts != np.round(ts)):
+            raise DataError("timestamps must be whole seconds (integers)", path=source)
+    elif ts.dtype.kind == "M":
+        ts = ts.astype("datetime64[s]").astype(np.int64)
+    elif ts.dtype.kind not in "iu":
+        raise DataError("timestamps must be integers (Unix seconds)", path=source)
+    ts = ts.astype(np.int64, copy=False)
+    if len(ts) != n:
+        raise DataError("timestamps and ids have different lengths", path=source)
+    return ts
 
 
 def _build_csr(u, i, values, ts, n_users, n_items, duplicates, source):

@@ -34,6 +34,8 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "item": ("item", "itemid", "item_id", "movieid", "movie_id"),
     "rating": ("rating", "score"),
     "timestamp": ("timestamp", "time"),
+    # implicit weights, used only when there is no rating column (the data stays implicit)
+    "weight": ("weight", "count", "clicks"),
 }
 
 _DELIMITERS = (",", "\t", ";", "|")
@@ -176,9 +178,11 @@ def _resolve_roles(names: list[str], given: dict[str, Any], where: dict) -> dict
         lower.setdefault(n.lower(), n)
     roles: dict[str, str] = {}
     available = ", ".join(repr(n) for n in names)
-    for role in ("user", "item", "rating", "timestamp"):
+    for role in ("user", "item", "rating", "timestamp", "weight"):
         want = given.get(role)
         if want is False:
+            continue
+        if role == "weight" and ("rating" in roles or given.get("rating") is False):
             continue
         if want is not None:
             if not isinstance(want, str):
@@ -298,14 +302,14 @@ def _diagnose(src: _Source, rating_scale, id_type: str) -> DataError | None:
                             f"{kinds[0]} id {v0!r}; use one type per column, or pass "
                             "id_type='str' if the ids are really codes", path=src.path,
                             line=line, column=col)
-            elif role == "rating":
+            elif role in ("rating", "weight"):
                 x = _parse_float(v)
                 if v == "" or x is None or not math.isfinite(x):
                     what = "missing" if v == "" else f"{v!r}, not a number" if x is None \
                         else f"{v!r}, not a finite number"
-                    return DataError(f"rating is {what}; drop or fix the row (ratings must be "
+                    return DataError(f"{role} is {what}; drop or fix the row ({role}s must be "
                                      "finite numbers)", path=src.path, line=line, column=col)
-                if rating_scale is not None and not (rating_scale[0] <= x <= rating_scale[1]):
+                if role == "rating" and rating_scale is not None and not (rating_scale[0] <= x <= rating_scale[1]):
                     return DataError(
                         f"rating {v} is outside the declared scale {rating_scale[0]:g}-"
                         f"{rating_scale[1]:g}; fix the value or pass rating_scale=(low, high)",
@@ -464,7 +468,7 @@ def _numeric(col, role: str, name: str):
 
     if col.null_count:
         nulls = pc.is_null(col).to_numpy(zero_copy_only=False)
-        what = "rating is missing" if role == "rating" else "timestamp is missing"
+        what = f"{role} is missing"
         raise _Located(_first(nulls), name, f"{what}; drop or fix the row")
     t = col.type
     if role == "timestamp":
@@ -489,19 +493,19 @@ def _numeric(col, role: str, name: str):
         bad = np.isnan(parsed) & values.notna().to_numpy()
         if bad.any():
             k = _first(bad)
-            raise _Located(k, name, f"rating is {values.iloc[k]!r}, not a number; ratings "
+            raise _Located(k, name, f"{role} is {values.iloc[k]!r}, not a number; {role}s "
                            "must be numbers")
         col = pa.chunked_array([pa.array(parsed)])
         t = col.type
     if not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)):
-        raise _Located(0, name, f"ratings have type {t}; they must be numbers")
+        raise _Located(0, name, f"{role}s have type {t}; they must be numbers")
     arr = col.to_numpy() if not pa.types.is_decimal(t) else \
         pc.cast(col, pa.float64()).to_numpy()
     arr = arr.astype(np.float32, copy=False)
     bad = ~np.isfinite(arr)
     if bad.any():
         k = _first(bad)
-        raise _Located(k, name, f"rating is {float(arr[k])}, not a finite number; drop or fix "
+        raise _Located(k, name, f"{role} is {float(arr[k])}, not a finite number; drop or fix "
                        "the row")
     return arr
 
@@ -533,12 +537,11 @@ def _build(holder: list, roles: dict[str, str], *, path: Path, kind, rating_scal
     freed as soon as they are converted (peak memory matters at 20M rows).
     """
     table = holder.pop()
-    if isinstance(table, dict):
-        # columns from the numeric fast path: plain, complete numpy arrays
-        n_rows = len(next(iter(table.values())))
-
-        def ids(role):
-            return _int_codes(table.pop(roles[role]))
+    coded = None
+    if isinstance(table, _FastColumns):
+        # the numeric fast path: ids already coded, sortedness known
+        coded, table = table, table.columns
+        n_rows = len(coded.user_codes)
 
         def number(role):
             return table.pop(roles[role])
@@ -558,9 +561,17 @@ def _build(holder: list, roles: dict[str, str], *, path: Path, kind, rating_scal
             return out
     if n_rows == 0:
         raise DataError("no data rows (only a header); nothing to load", path=path)
-    user_ids, u = ids("user")
-    item_ids, i = ids("item")
+    if coded is not None:
+        user_ids, u, item_ids, i = coded.user_ids, coded.user_codes, coded.item_ids, \
+            coded.item_codes
+    else:
+        user_ids, u = ids("user")
+        item_ids, i = ids("item")
     ratings = None
+    if "weight" in roles:
+        ratings = number("weight")
+        if kind is None:
+            kind = "implicit"
     if "rating" in roles:
         ratings = number("rating")
         if rating_scale is not None:
@@ -576,76 +587,14 @@ def _build(holder: list, roles: dict[str, str], *, path: Path, kind, rating_scal
                                f"{lo:g}-{hi:g}; fix the value or pass rating_scale=(low, high)")
     ts = number("timestamp") if "timestamp" in roles else None
     del table
-    return _from_codes(u, i, ratings, ts, _vocab(user_ids), _vocab(item_ids), kind=kind,
-                       rating_scale=rating_scale, duplicates=duplicates,
-                       item_metadata=_load_metadata(item_metadata, roles["item"],
-                                                    "item_metadata"),
-                       user_metadata=_load_metadata(user_metadata, roles["user"],
-                                                    "user_metadata"),
-                       source=str(path))
-
-
-def _sorted_unique_reference(u: np.ndarray, i: np.ndarray) -> bool:
-    """True when (u, i) rows are strictly increasing (readable NumPy version)."""
-    if len(u) < 2:
-        return True
-    du, di = np.diff(u.astype(np.int64)), np.diff(i.astype(np.int64))
-    return bool(np.all((du > 0) | ((du == 0) & (di > 0))))
-
-
-def _sorted_unique(u: np.ndarray, i: np.ndarray) -> bool:
-    """:func:`_sorted_unique_reference` in slices (no n-sized temporaries)."""
-    step = 1 << 22
-    for a in range(0, max(len(u) - 1, 0), step):
-        b = min(a + step + 1, len(u))
-        if not _sorted_unique_reference(u[a:b], i[a:b]):
-            return False
-    return True
-
-
-def _from_codes(u, i, ratings, ts, users: Vocabulary, items: Vocabulary, *, kind, rating_scale,
-                duplicates, item_metadata, user_metadata, source) -> Interactions:
-    """``Interactions.from_arrays`` for rows already coded against their vocabularies.
-
-    ``from_arrays`` would look every one of the 20M codes up in the vocabulary again
-    (seconds, and two more 160 MB arrays at the peak); the readers have validated ratings
-    and timestamps already, so they apply the same defaults and call the same CSR
-    builder directly. Keep in step with ``Interactions.from_arrays``.
-    """
-    from .interactions import DUPLICATE_POLICIES, _build_csr
-
     if kind is None:
         kind = "explicit" if ratings is not None else "implicit"
-    if kind not in ("explicit", "implicit"):
-        raise ConfigError(f"kind must be 'explicit' or 'implicit', got {kind!r}")
-    if duplicates is None:
-        duplicates = "last" if kind == "explicit" else "sum"
-    if duplicates not in DUPLICATE_POLICIES:
-        raise ConfigError(f"duplicates must be one of {', '.join(map(repr, DUPLICATE_POLICIES))}"
-                          f"; got {duplicates!r}")
-    values = np.ones(len(u), dtype=np.float32) if ratings is None else ratings
-    if kind == "explicit" and rating_scale is None and len(values):
-        rating_scale = (float(values.min()), float(values.max()))
-    if _sorted_unique(u, i):
-        # Files sorted by user then item (as MovieLens ships them) are CSR order already.
-        import scipy.sparse as sp
-
-        index_dtype = np.int32 if max(len(items), len(u)) < 2**31 - 1 else np.int64
-        indptr = np.zeros(len(users) + 1, dtype=index_dtype)
-        np.cumsum(np.bincount(u, minlength=len(users)), out=indptr[1:])
-        matrix = sp.csr_matrix((values.astype(np.float32, copy=False),
-                                i.astype(index_dtype, copy=False), indptr),
-                               shape=(len(users), len(items)))
-        matrix.has_sorted_indices = True
-        matrix.has_canonical_format = True
-        ts_sorted = ts
-    else:
-        matrix, ts_sorted = _build_csr(u, i, values, ts, len(users), len(items), duplicates,
-                                       source)
-    return Interactions(matrix, users, items, kind=kind, timestamps=ts_sorted,
-                        rating_scale=rating_scale if kind == "explicit" else None,
-                        item_metadata=item_metadata, user_metadata=user_metadata,
-                        source=source)
+    return Interactions.from_codes(
+        u, i, ratings, ts, users=_vocab(user_ids), items=_vocab(item_ids), kind=kind,
+        rating_scale=rating_scale, duplicates=duplicates,
+        item_metadata=_load_metadata(item_metadata, roles["item"], "item_metadata"),
+        user_metadata=_load_metadata(user_metadata, roles["user"], "user_metadata"),
+        source=str(path), assume_sorted=coded is not None and coded.ordered)
 
 
 def _vocab(ids: np.ndarray) -> Vocabulary:
@@ -682,7 +631,10 @@ def read_csv(path: PathLike, user: str | None = None, item: str | None = None,
         case-insensitive).
     rating, timestamp : str or False, optional
         Column names of ratings and Unix-second timestamps. Default: ``rating``/``score``
-        and ``timestamp``/``time`` when present; ``False`` ignores such a column.
+        and ``timestamp``/``time`` when present; ``False`` ignores such a column. Without
+        a rating column, a ``weight``/``count``/``clicks`` column (as written by
+        ``likewise data split`` for implicit data) is read as implicit weights, unless
+        ``rating=False``.
     sep : str, optional
         Delimiter. Default: tab for ``.tsv``/``.tab`` files, else the most frequent of
         ``, \\t ; |`` in the header line.
@@ -731,8 +683,9 @@ def read_csv(path: PathLike, user: str | None = None, item: str | None = None,
                                            "timestamp": timestamp},
                                {"path": src.path, "line": None if names else 1})
     types: dict[str, Any] = {}
-    if "rating" in src.roles:
-        types[src.roles["rating"]] = pa.float32()
+    for role in ("rating", "weight"):
+        if role in src.roles:
+            types[src.roles[role]] = pa.float32()
     if "timestamp" in src.roles:
         types[src.roles["timestamp"]] = pa.int64()
     for role in ("user", "item"):
@@ -796,13 +749,28 @@ class _Done(Exception):
 _FAST_MIN_BYTES = 8 << 20  # below this Arrow is quick enough and no kernel needs loading
 
 
+@dataclass
+class _FastColumns:
+    """What the numeric fast path produces: coded ids, value columns, sortedness."""
+
+    user_ids: np.ndarray
+    user_codes: np.ndarray
+    item_ids: np.ndarray
+    item_codes: np.ndarray
+    columns: dict
+    ordered: bool  # rows strictly increasing by (user, item): already CSR order
+
+
 def _fast_numeric_table(src: _Source):
     """Parse a plain numeric file with the numba fast path, or return None.
 
     Handles uncompressed UTF-8 files with a header, whose used columns hold only plain
-    integers (ids, timestamps) and decimals (ratings), with no quotes, exponents, empty
-    fields or blank lines. Anything else returns None and the Arrow reader takes over
-    (it handles every dialect, and its failures are located exactly).
+    integers (ids within int32, timestamps) and decimals (ratings, weights), with no
+    quotes, exponents, empty fields or blank lines. Anything else returns None and the
+    Arrow reader takes over (it handles every dialect, and its failures are located
+    exactly). One parallel pass parses the columns (ids as int32, ratings as float32,
+    timestamps as int64: no conversion copies) and records each chunk's id range and
+    whether its rows are sorted; the ids are then coded in place.
     """
     if (src.gzip or not src.has_header or src.encoding.lower().replace("-", "") != "utf8"
             or src.path.stat().st_size < _FAST_MIN_BYTES):
@@ -821,15 +789,15 @@ def _fast_numeric_table(src: _Source):
     roles_of = {name: role for role, name in src.roles.items()}
     kinds = np.zeros(len(src.names), dtype=np.int8)
     slots = np.zeros(len(src.names), dtype=np.int64)
-    int_cols, float_cols = [], []
+    value_col = time_col = None
     for c, name in enumerate(src.names):
         role = roles_of.get(name)
-        if role in ("user", "item", "timestamp"):
-            kinds[c], slots[c] = 1, len(int_cols)
-            int_cols.append(name)
-        elif role == "rating":
-            kinds[c], slots[c] = 2, len(float_cols)
-            float_cols.append(name)
+        if role in ("user", "item"):
+            kinds[c], slots[c] = 1, 0 if role == "user" else 1
+        elif role == "timestamp":
+            kinds[c], time_col = 3, name
+        elif role in ("rating", "weight"):
+            kinds[c], value_col = 2, name
     body, size = nl + 1, len(buf)
     n_chunks = max(1, 4 * numba.get_num_threads())
     bounds = [body]
@@ -849,18 +817,37 @@ def _fast_numeric_table(src: _Source):
     K.count_lines(buf, starts, ends, counts)
     offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
     n_rows = int(counts.sum())
-    ints = np.empty((len(int_cols), n_rows), dtype=np.int64)
-    floats = np.empty((len(float_cols), n_rows), dtype=np.float64)
+    ids = np.empty((2, n_rows), dtype=np.int32)
+    floats = np.empty((1 if value_col else 0, n_rows), dtype=np.float32)
+    longs = np.empty((1 if time_col else 0, n_rows), dtype=np.int64)
     status = np.full(len(starts), -1, dtype=np.int64)
-    K.parse_numeric(buf, starts, ends, offsets, kinds, slots, ord(src.sep), ints, floats,
-                    status)
+    stats = np.zeros((len(starts), 5), dtype=np.int64)
+    K.parse_numeric(buf, starts, ends, offsets, kinds, slots, ord(src.sep), ids, floats,
+                    longs, status, stats)
     del buf
-    if (status != -1).any():
+    if (status != -1).any() or n_rows == 0:
         return None
-    cols = {name: ints[k] for k, name in enumerate(int_cols)}
-    for k, name in enumerate(float_cols):
-        cols[name] = floats[k].astype(np.float32)
-    return cols
+    full = counts > 0
+    stats, first, last = stats[full], offsets[full], (offsets + counts - 1)[full]
+    u, i = ids[0], ids[1]
+    # sorted within every chunk, and across the chunk boundaries
+    ordered = bool(stats[:, 4].all()) and all(
+        (u[b], i[b]) > (u[a], i[a]) for a, b in zip(last[:-1], first[1:]))
+    coded = []
+    for slot, arr in enumerate((u, i)):
+        lo, hi = int(stats[:, 2 * slot].min()), int(stats[:, 2 * slot + 1].max())
+        span = hi - lo + 1
+        if span > max(4 * n_rows, 1 << 20):
+            uniques, codes = _int_codes_reference(arr)  # sparse ids: sort instead
+        else:
+            uniques, codes = K.dense_codes_inplace(arr, lo, span)
+        coded += [uniques, codes]
+    columns = {}
+    if value_col:
+        columns[value_col] = floats[0]
+    if time_col:
+        columns[time_col] = longs[0]
+    return _FastColumns(coded[0], coded[1], coded[2], coded[3], columns, ordered)
 
 
 def _leading_blank_lines(src: _Source) -> int:
@@ -900,7 +887,7 @@ def _retry_relaxed(src, read_opts, parse_opts, include, exc):
     cols = {}
     for role, name in src.roles.items():
         col = pc.utf8_trim_whitespace(table.column(name))
-        if role in ("rating", "timestamp"):
+        if role in ("rating", "timestamp", "weight"):
             col = pc.cast(col, pa.float64())
         cols[name] = col
     return pa.table(cols)
