@@ -354,11 +354,16 @@ class _Neighborhood(Recommender):
     # -- neighbours -----------------------------------------------------------------------
     def _other_side_neighbors(self, query_rows: np.ndarray, n: int, users: bool):
         """Cosine neighbours computed on the fly for the side the model does not index."""
-        m = self.user_items_.astype(np.float64)
-        x_mat = m if users else _transpose(m)[0]
-        norms = np.sqrt(np.asarray(x_mat.multiply(x_mat).sum(axis=1)).ravel())
-        x_mat = sp.csr_matrix(sp.diags(1.0 / np.where(norms > 0, norms, 1.0)) @ x_mat)
-        t_mat, _ = _transpose(x_mat)
+        key = "_cache_users_cosine" if users else "_cache_items_cosine"
+        cached = getattr(self, key, None)
+        if cached is None:  # unit-length rows and their transpose, built once
+            m = self.user_items_.astype(np.float64)
+            x_mat = m if users else _transpose(m)[0]
+            norms = np.sqrt(np.asarray(x_mat.multiply(x_mat).sum(axis=1)).ravel())
+            x_mat = sp.csr_matrix(sp.diags(1.0 / np.where(norms > 0, norms, 1.0)) @ x_mat)
+            cached = (x_mat, _transpose(x_mat)[0])
+            setattr(self, key, cached)
+        x_mat, t_mat = cached
         sub = x_mat[query_rows]
         qi, qx, qv = _csr_parts(sub)
         ti, tx, tv = _csr_parts(t_mat)
