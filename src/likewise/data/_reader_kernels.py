@@ -71,38 +71,11 @@ def dense_codes_chunks(chunks: list, lo: int, span: int):
 # spaces, empty fields or blank lines) in parallel over newline-aligned chunks, and gives
 # up as soon as it meets anything else: the caller then falls back to Arrow's reader,
 # which handles every CSV dialect and locates errors. ``status`` is -1 when a chunk
-# parsed cleanly, else the byte offset where it gave up.
+# parsed cleanly, else the byte offset where it gave up. Newlines are counted by the
+# caller with NumPy (SIMD, ~0.1 ns/byte), which sizes the output arrays exactly.
 
 _NL = 10
 _CR = 13
-
-
-@njit(parallel=True, cache=True)
-def count_lines(buf, starts, ends, out):
-    """Lines in each buf[starts[k]:ends[k]] (a last line without newline counts)."""
-    for k in prange(starts.shape[0]):
-        n = 0
-        for q in range(starts[k], ends[k]):
-            if buf[q] == _NL:
-                n += 1
-        if ends[k] > starts[k] and buf[ends[k] - 1] != _NL:
-            n += 1
-        out[k] = n
-
-
-@njit(inline="always", cache=True)
-def _digits(buf, p, end):
-    """Parse digits from p: (value, number of digits, next position)."""
-    mant = 0
-    n = 0
-    while p < end:
-        d = np.int64(buf[p]) - 48
-        if d < 0 or d > 9:
-            break
-        mant = mant * 10 + d
-        n += 1
-        p += 1
-    return mant, n, p
 
 
 _I32_MIN = -(2**31)
@@ -117,74 +90,88 @@ def _parse_chunk(buf, start, end, row0, kinds, slots, sep, ids, floats, longs, s
     (float32), 3 integer (int64). ``stats`` receives min and max of both id columns and
     whether (user, item) strictly increases over the chunk's rows (then the file is in
     CSR order and needs no sort), found in the same pass instead of three more.
+
+    The chunk must end with a newline (the caller guarantees it), so the loops need no
+    bounds checks: a newline stops every field.
     """
     ncols = kinds.shape[0]
     p = start
     row = row0
-    pow10 = np.empty(19, dtype=np.float64)
-    pow10[0] = 1.0
-    for q in range(1, 19):
-        pow10[q] = pow10[q - 1] * 10.0
-    lo0 = _I32_MAX
-    hi0 = _I32_MIN
-    lo1 = _I32_MAX
-    hi1 = _I32_MIN
-    prev_u = _I32_MIN - 1
-    prev_i = _I32_MIN - 1
+    lo0 = lo1 = _I32_MAX
+    hi0 = hi1 = _I32_MIN
+    prev_u = prev_i = _I32_MIN - 1
     ordered = 1
     while p < end:
         u = 0
         it = 0
         for c in range(ncols):
             kind = kinds[c]
-            if kind == 0:  # a column we do not use: skip it (no quoted fields here)
+            if kind == 0:
                 q = p
-                while p < end and buf[p] != sep and buf[p] != _NL and buf[p] != _CR:
-                    if buf[p] == 34:
+                while True:
+                    b = buf[p]
+                    if b == sep or b == _NL or b == _CR:
+                        break
+                    if b == 34:
                         return p
                     p += 1
                 if p == q:
                     return p
             else:
                 neg = False
-                if p < end and (buf[p] == 45 or buf[p] == 43):  # '-' or '+'
-                    neg = buf[p] == 45
+                b = buf[p]
+                if b == 45 or b == 43:
+                    neg = b == 45
                     p += 1
-                mant, n, p = _digits(buf, p, end)
-                frac = 0
-                if kind == 2 and p < end and buf[p] == 46:  # '.'
-                    f, frac, p = _digits(buf, p + 1, end)
-                    for _ in range(frac):
-                        mant *= 10
-                    mant += f
-                    n += frac
+                q = p
+                mant = 0
+                while True:
+                    d = np.int64(buf[p]) - 48
+                    if d < 0 or d > 9:
+                        break
+                    mant = mant * 10 + d
+                    p += 1
+                n = p - q
+                scale = 1.0
+                if kind == 2 and buf[p] == 46:
+                    p += 1
+                    q2 = p
+                    while True:
+                        d = np.int64(buf[p]) - 48
+                        if d < 0 or d > 9:
+                            break
+                        mant = mant * 10 + d
+                        scale *= 10.0
+                        p += 1
+                    n += p - q2
                 if n == 0 or n > 18:
                     return p  # empty field, or too many digits for an exact mantissa
                 if neg:
                     mant = -mant
                 if kind == 1:
                     if mant < _I32_MIN or mant > _I32_MAX:
-                        return p  # ids beyond int32: the general path handles them
-                    ids[slots[c], row] = mant
+                        return p
                     if slots[c] == 0:
                         u = mant
+                        ids[0, row] = mant
                     else:
                         it = mant
+                        ids[1, row] = mant
                 elif kind == 3:
-                    longs[slots[c], row] = mant
+                    longs[0, row] = mant
                 else:
-                    # both exact: the quotient is correctly rounded, as Arrow's parse is
-                    floats[slots[c], row] = mant / pow10[frac]
+                    # both exact below 2**53 and 10**22: the quotient is correctly
+                    # rounded, then rounded once more to float32 like the Arrow path
+                    floats[0, row] = mant / scale
             if c < ncols - 1:
-                if p >= end or buf[p] != sep:
+                if buf[p] != sep:
                     return p
                 p += 1
-        if p < end and buf[p] == _CR:
+        if buf[p] == _CR:
             p += 1
-        if p < end:
-            if buf[p] != _NL:
-                return p  # more fields than the header, or a stray character
-            p += 1
+        if buf[p] != _NL:
+            return p
+        p += 1
         lo0 = min(lo0, u)
         hi0 = max(hi0, u)
         lo1 = min(lo1, it)
@@ -200,7 +187,6 @@ def _parse_chunk(buf, start, end, row0, kinds, slots, sep, ids, floats, longs, s
     stats[3] = hi1
     stats[4] = ordered
     return -1
-
 
 @njit(parallel=True, cache=True)
 def parse_numeric(buf, starts, ends, row_offsets, kinds, slots, sep, ids, floats, longs,

@@ -799,31 +799,53 @@ def _fast_numeric_table(src: _Source):
         elif role in ("rating", "weight"):
             kinds[c], value_col = 2, name
     body, size = nl + 1, len(buf)
+    # The kernel relies on every chunk ending with a newline; a last line without one
+    # is parsed from a small copy with the newline added.
+    main_end = size
+    if buf[size - 1] != 10:
+        tail_from = max(body, size - (1 << 20))
+        nls = np.flatnonzero(buf[tail_from:size] == 10)
+        if len(nls) == 0 and tail_from > body:
+            return None  # a line over 1 MB: not a ratings file this path is for
+        main_end = tail_from + int(nls[-1]) + 1 if len(nls) else body
     n_chunks = max(1, 4 * numba.get_num_threads())
     bounds = [body]
     for k in range(1, n_chunks):
-        cut = max(body + (size - body) * k // n_chunks, bounds[-1])
-        nxt = np.flatnonzero(buf[cut: cut + (1 << 20)] == 10)
+        cut = max(body + (main_end - body) * k // n_chunks, bounds[-1])
+        nxt = np.flatnonzero(buf[cut: min(cut + (1 << 20), main_end)] == 10)
         if len(nxt) == 0:
-            if cut + (1 << 20) < size:
+            if cut + (1 << 20) < main_end:
                 return None  # a line over 1 MB: not a ratings file this path is for
-            bounds.append(size)
+            bounds.append(main_end)
             continue
-        bounds.append(min(size, cut + int(nxt[0]) + 1))
-    bounds.append(size)
+        bounds.append(cut + int(nxt[0]) + 1)
+    bounds.append(main_end)
     starts = np.array(bounds[:-1], dtype=np.int64)
     ends = np.array(bounds[1:], dtype=np.int64)
-    counts = np.zeros(len(starts), dtype=np.int64)
-    K.count_lines(buf, starts, ends, counts)
+    # NumPy's compare + count is SIMD (~0.1 ns/byte), faster than any byte loop here
+    counts = np.zeros(len(starts) + 1, dtype=np.int64)
+    step = 1 << 22
+    for k in range(len(starts)):
+        for a in range(int(starts[k]), int(ends[k]), step):
+            counts[k] += np.count_nonzero(buf[a:min(a + step, int(ends[k]))] == 10)
+    tail = None
+    if main_end < size:
+        tail = np.frombuffer(buf[main_end:size].tobytes() + b"\n", dtype=np.uint8)
+        counts[-1] = 1
     offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
     n_rows = int(counts.sum())
     ids = np.empty((2, n_rows), dtype=np.int32)
     floats = np.empty((1 if value_col else 0, n_rows), dtype=np.float32)
     longs = np.empty((1 if time_col else 0, n_rows), dtype=np.int64)
-    status = np.full(len(starts), -1, dtype=np.int64)
-    stats = np.zeros((len(starts), 5), dtype=np.int64)
-    K.parse_numeric(buf, starts, ends, offsets, kinds, slots, ord(src.sep), ids, floats,
-                    longs, status, stats)
+    status = np.full(len(counts), -1, dtype=np.int64)
+    stats = np.zeros((len(counts), 5), dtype=np.int64)
+    sep_byte = ord(src.sep)
+    K.parse_numeric(buf, starts, ends, offsets, kinds, slots, sep_byte, ids, floats, longs,
+                    status, stats)
+    if tail is not None:
+        K.parse_numeric(tail, np.zeros(1, np.int64), np.array([len(tail)], np.int64),
+                        offsets[-1:], kinds, slots, sep_byte, ids, floats, longs,
+                        status[-1:], stats[-1:])
     del buf
     if (status != -1).any() or n_rows == 0:
         return None
