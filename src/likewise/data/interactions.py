@@ -204,26 +204,31 @@ class Interactions:
         if u.dtype.kind not in "iu" or i.dtype.kind not in "iu":
             raise DataError("user_idx and item_idx must be integer codes", path=source)
         kind, duplicates = _kind_and_duplicates(kind, duplicates, values is not None)
+        ordered = sorted_unique(u, i)
         for what, codes, size in (("user", u, len(users)), ("item", i, len(items))):
-            if n and (int(codes.min()) < 0 or int(codes.max()) >= size):
+            if not n:
+                continue
+            # sorted user codes have their range at the ends
+            low, high = (int(codes[0]), int(codes[-1])) if ordered and what == "user" \
+                else (int(codes.min()), int(codes.max()))
+            if low < 0 or high >= size:
                 raise DataError(f"{what} codes must lie in [0, {size}) (the {what} "
-                                f"vocabulary's size); got {int(codes.min())}.."
-                                f"{int(codes.max())}", path=source)
+                                f"vocabulary's size); got {low}..{high}", path=source)
         values = _values(values, n, source)
         if values is None:
             values = np.ones(n, dtype=np.float32)
         if kind == "explicit" and n:
             rating_scale = _scale(values, rating_scale, source)
         ts = _timestamps(timestamps, n, source)
-        ordered = sorted_unique(u, i)
         if assume_sorted and not ordered:
             raise DataError("assume_sorted=True but the rows are not sorted by (user, item) "
                             "without repeats", path=source)
         if ordered and n:
             # already CSR order: the row pointer is all that is missing
             index_dtype = np.int32 if max(len(items), n) < 2**31 - 1 else np.int64
-            indptr = np.zeros(len(users) + 1, dtype=index_dtype)
-            np.cumsum(np.bincount(u, minlength=len(users)), out=indptr[1:])
+            # sorted rows: each row starts where its code first appears (no n-sized pass)
+            indptr = np.searchsorted(u, np.arange(len(users) + 1, dtype=u.dtype))
+            indptr = indptr.astype(index_dtype)
             matrix = sp.csr_matrix((values, i.astype(index_dtype, copy=False), indptr),
                                    shape=(len(users), len(items)))
             matrix.has_sorted_indices = True
