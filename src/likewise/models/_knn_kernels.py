@@ -366,6 +366,36 @@ def dense_similarity(order, q_indptr, q_indices, q_vals, t_indptr, t_indices, t_
                     out[x2, x] = s
 
 
+@njit(parallel=True, cache=True)
+def dense_to_csr(dense):
+    """CSR parts (indptr, indices, data) of the positive entries of a dense matrix.
+
+    Several times faster than ``scipy.sparse.csr_matrix(dense)`` (which goes through
+    ``nonzero`` and COO) on the few-million-cell similarity matrices of small models.
+    """
+    n, m = dense.shape
+    counts = np.zeros(n, np.int64)
+    for i in prange(n):
+        c = 0
+        for j in range(m):
+            if dense[i, j] > 0:
+                c += 1
+        counts[i] = c
+    indptr = np.zeros(n + 1, np.int64)
+    indptr[1:] = np.cumsum(counts)
+    indices = np.empty(indptr[n], np.int32)
+    data = np.empty(indptr[n], np.float32)
+    for i in prange(n):
+        pos = indptr[i]
+        for j in range(m):
+            v = dense[i, j]
+            if v > 0:
+                indices[pos] = j
+                data[pos] = v
+                pos += 1
+    return indptr, indices, data
+
+
 def reference_similarity(values: np.ndarray, mask: np.ndarray, metric: int,
                          min_support: int = 1, shrinkage: float = 0.0) -> np.ndarray:
     """Dense all-pairs similarity between the rows of a small dense matrix (for tests).

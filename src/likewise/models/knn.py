@@ -250,7 +250,8 @@ class _Neighborhood(Recommender):
                                np.asarray(tv, np.float64), counts.astype(np.int64),
                                _EXPLICIT_METRIC[sim], int(min_support), float(self.shrinkage_),
                                dense)
-            self.neighbors_ = sp.csr_matrix(dense)
+            indptr, indices, data = K.dense_to_csr(dense)
+            self.neighbors_ = sp.csr_matrix((data, indices, indptr), shape=(n_x, n_x))
             self._cache_dense = dense
             return
         idx, s, cnt = _top_k_rows(qi, qx, qv, np.arange(n_x), ti, tx, tv, counts, n_x,
