@@ -540,11 +540,11 @@ def _build(holder: list, roles: dict[str, str], *, path: Path, kind, rating_scal
     coded = None
     if isinstance(table, _FastColumns):
         # the numeric fast path: ids already coded, sortedness known
-        coded, table = table, table.columns
+        coded, fast_cols = table, table.columns
         n_rows = len(coded.user_codes)
 
         def number(role):
-            return table.pop(roles[role])
+            return fast_cols.pop(roles[role])
     else:
         n_rows = table.num_rows
 
