@@ -20,6 +20,8 @@ def test_top_n_orders_and_breaks_ties_by_index():
     idx, vals = top_n(scores, 3)
     assert idx.tolist() == [[1, 2, 4]]
     np.testing.assert_allclose(vals, [[0.5, 0.5, 0.3]])
+    idx, vals = top_n(scores, 5)
+    assert idx.tolist() == [[1, 2, 4, 0, -1]] and np.isnan(vals[0, -1])
 
 
 def test_recommendations_frame_and_dict(model):

@@ -34,7 +34,7 @@ def _topn_models():
     return {
         "Popularity": likewise.Popularity(),
         "ItemKNN (BM25)": likewise.ItemKNN(k=100, similarity="bm25"),
-        "ImplicitALS": likewise.ImplicitALS(factors=64, iterations=15, regularization=0.05,
+        "ImplicitALS": likewise.ImplicitALS(factors=64, iterations=15, regularization=20.0,
                                             random_state=0),
         "BPR": likewise.BPR(factors=64, random_state=0),
         "EASE": likewise.EASE(lambda_=500.0),

@@ -57,6 +57,7 @@ FORMAT_VERSION = 1
 #: Unknown-id policies: fall back (and mark the rows), or raise.
 ON_UNKNOWN = ("fallback", "raise")
 _BLOCK_BYTES = 32 * 2**20  # dense score block budget for recommend
+_NO_ITEMS = np.empty(0, dtype=np.int64)
 
 
 # ---------------------------------------------------------------------------------------
@@ -388,18 +389,34 @@ class Recommender:
         top_scores = np.full((len(users), n_eff), np.nan, dtype=np.float32)
         rows = np.arange(len(users))
         known_rows, unknown_rows = rows[u >= 0], rows[u < 0]
+        from ._topk import top_n_masked
+
         for lo, hi in _blocks(len(known_rows), self._block_rows()):
             block_rows = known_rows[lo:hi]
-            scores = self._score(u[block_rows])
-            scores = np.array(scores, dtype=np.float32, copy=True) \
-                if scores.dtype != np.float32 else scores
+            scores = np.asarray(self._score(u[block_rows]), dtype=np.float32)
+            if cand is None and excl is None:
+                # fast path: one fused pass skips seen items without building a mask
+                if exclude_seen:
+                    seen = self.user_items_[u[block_rows]]
+                    if not seen.has_sorted_indices:
+                        seen.sort_indices()
+                    indptr, indices = seen.indptr, seen.indices
+                else:
+                    indptr, indices = np.zeros(len(block_rows) + 1, np.int64), _NO_ITEMS
+                top_idx[block_rows], top_scores[block_rows] = top_n_masked(
+                    scores, indptr, indices, n_eff)
+                continue
+            if not scores.flags.writeable or not scores.flags.owndata:
+                scores = scores.copy()
             self._mask(scores, u[block_rows] if exclude_seen else None, block_rows, cand, excl)
-            top_idx[block_rows], top_scores[block_rows] = top_n(scores, n_eff)
+            top_idx[block_rows], top_scores[block_rows] = top_n_masked(
+                scores, np.zeros(len(block_rows) + 1, np.int64), _NO_ITEMS, n_eff)
         for lo, hi in _blocks(len(unknown_rows), self._block_rows()):
             block_rows = unknown_rows[lo:hi]
             scores = np.repeat(self._fallback_scores()[None, :], len(block_rows), axis=0)
             self._mask(scores, None, block_rows, cand, excl)
-            top_idx[block_rows], top_scores[block_rows] = top_n(scores, n_eff)
+            top_idx[block_rows], top_scores[block_rows] = top_n_masked(
+                scores, np.zeros(len(block_rows) + 1, np.int64), _NO_ITEMS, n_eff)
         return self._result(users, top_idx, top_scores, u < 0)
 
     def _fallback_scores(self) -> np.ndarray:
@@ -510,7 +527,7 @@ class Recommender:
 
     def _mask(self, scores: np.ndarray, seen_users, rows: np.ndarray, cand, excl) -> None:
         """Set excluded entries of a score block to -inf, in place."""
-        np.nan_to_num(scores, copy=False, nan=-np.inf)
+        np.putmask(scores, np.isnan(scores), -np.inf)
         if seen_users is not None:
             sub = self.user_items_[seen_users]
             r = np.repeat(np.arange(len(seen_users)), np.diff(sub.indptr))
@@ -593,20 +610,26 @@ def damped_biases(matrix: sp.csr_matrix, reg_item: float = 10.0, reg_user: float
 
 
 def top_n(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices and values of the ``n`` largest entries per row, best first (partial sort)."""
+    """Indices and values of the ``n`` largest entries per row, best first.
+
+    Ties go to the lower index; NaN and -inf never qualify (their places are padding:
+    index -1, value NaN). Runs the fused numba kernel; :func:`top_n_reference` is the
+    plain NumPy version it is tested against.
+    """
+    from ._topk import top_n_masked
+
+    return top_n_masked(scores, np.zeros(scores.shape[0] + 1, np.int64), _NO_ITEMS, n)
+
+
+def top_n_reference(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Readable :func:`top_n`: a full stable sort of every row (slow, exact)."""
+    scores = np.asarray(scores, dtype=np.float32)
     n = min(n, scores.shape[1])
-    if n == 0:
-        return (np.empty((scores.shape[0], 0), np.int64), np.empty((scores.shape[0], 0),
-                                                                   np.float32))
-    if n < scores.shape[1]:
-        part = np.argpartition(-scores, n - 1, axis=1)[:, :n]
-    else:
-        part = np.broadcast_to(np.arange(scores.shape[1]), scores.shape).copy()
-    vals = np.take_along_axis(scores, part, axis=1)
-    # sort by score, ties by item index, so results are deterministic
-    order = np.lexsort((part, -vals), axis=1)
-    idx = np.take_along_axis(part, order, axis=1).astype(np.int64)
-    return idx, np.take_along_axis(vals, order, axis=1)
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :n]  # NaN sorts last
+    vals = np.take_along_axis(scores, order, axis=1)
+    valid = vals > -np.inf
+    return (np.where(valid, order, -1).astype(np.int64),
+            np.where(valid, vals, np.nan).astype(np.float32))
 
 
 def cosine_top_n(vectors: np.ndarray, query_idx: np.ndarray, n: int,
