@@ -188,7 +188,7 @@ def test_explicit_predictions_match_dense_reference(ml_split):
         if cls is ItemKNN:
             m, mask = m.T, mask.T
         sim = K.reference_similarity(m, mask, K.PEARSON)
-        np.testing.assert_allclose(model.neighbors_.toarray(), sim, atol=1e-5)
+        np.testing.assert_allclose(model._neighbors().toarray(), sim, atol=1e-5)
         counts = mask.sum(axis=1)
         means = np.where(counts > 0, m.sum(axis=1) / np.maximum(counts, 1), 0)
         frame = test.to_frame()
@@ -316,7 +316,7 @@ def test_similar_items_and_users_explicit(ml_split):
 
 def test_max_neighbors_bounds_memory(ml_split):
     model = UserKNN(similarity="cosine", max_neighbors=30).fit(ml_split.train)
-    assert np.diff(model.neighbors_.indptr).max() <= 30
+    assert np.diff(model._neighbors().indptr).max() <= 30
     assert np.isfinite(_rmse(model, ml_split))
 
 
@@ -345,8 +345,8 @@ def test_dense_path_equals_top_k_path(ml_split, similarity):
     data = ml_split.train.filter(top_users=200, top_items=300)
     dense = UserKNN(similarity=similarity).fit(data)
     pruned = UserKNN(similarity=similarity, max_neighbors=data.n_users - 2).fit(data)
-    a = dense.neighbors_.toarray()
-    b = pruned.neighbors_.toarray()
+    a = dense._neighbors().toarray()
+    b = pruned._neighbors().toarray()
     # the pruned model drops each row's weakest neighbour; elsewhere they are identical
     both = b > 0
     np.testing.assert_allclose(a[both], b[both], rtol=1e-6)

@@ -250,10 +250,11 @@ class _Neighborhood(Recommender):
                                np.asarray(tv, np.float64), counts.astype(np.int64),
                                _EXPLICIT_METRIC[sim], int(min_support), float(self.shrinkage_),
                                dense)
-            indptr, indices, data = K.dense_to_csr(dense)
-            self.neighbors_ = sp.csr_matrix((data, indices, indptr), shape=(n_x, n_x))
-            self._cache_dense = dense
+            # stored dense (n <= 4096); the CSR view is built only if asked for
+            self.dense_similarity_ = dense
+            self.neighbors_ = None
             return
+        self.dense_similarity_ = None
         idx, s, cnt = _top_k_rows(qi, qx, qv, np.arange(n_x), ti, tx, tv, counts, n_x,
                                   _EXPLICIT_METRIC[sim], keep, min_support, self.shrinkage_)
         self.neighbors_ = _to_csr(idx, s, cnt, n_x)
@@ -277,6 +278,9 @@ class _Neighborhood(Recommender):
         return m if m.dtype == np.float32 else m.astype(np.float32)
 
     def _dense(self) -> np.ndarray:
+        """Dense similarity for O(1) lookups when n is small, else an empty array."""
+        if getattr(self, "dense_similarity_", None) is not None:
+            return self.dense_similarity_
         cached = getattr(self, "_cache_dense", None)
         if cached is None:
             n = self.neighbors_.shape[0]
@@ -285,15 +289,30 @@ class _Neighborhood(Recommender):
             self._cache_dense = cached
         return cached
 
+    def _neighbors(self) -> sp.csr_matrix:
+        """Each row's neighbours as CSR (indices sorted), from the dense store if needed."""
+        if getattr(self, "neighbors_", None) is not None:
+            return self.neighbors_
+        cached = getattr(self, "_cache_neighbors", None)
+        if cached is None:
+            dense = np.ascontiguousarray(self.dense_similarity_, dtype=np.float32)
+            indptr, indices, data = K.dense_to_csr(dense)
+            cached = sp.csr_matrix((data, indices, indptr), shape=dense.shape)
+            self._cache_neighbors = cached
+        return cached
+
     # -- explicit prediction ----------------------------------------------------------------
     def _predict_xy(self, xs, ys, cand: sp.csr_matrix, y_bias: np.ndarray, nbrs=None,
                     x_mean=None, x_sigma=None, x_bias=None, dense=None) -> np.ndarray:
-        nbrs = self.neighbors_ if nbrs is None else nbrs
         x_bias = (self.user_bias_ if self._user_based else self.item_bias_) \
             if x_bias is None else x_bias
         x_mean = self.x_mean_ if x_mean is None else x_mean
         x_sigma = self.x_sigma_ if x_sigma is None else x_sigma
-        dense = self._dense() if dense is None else dense
+        dense = np.asarray(self._dense() if dense is None else dense, dtype=np.float32)
+        if nbrs is None:
+            # with a dense store the CSR is never read
+            nbrs = sp.csr_matrix((1, 1), dtype=np.float32) if dense.shape[0] else \
+                self._neighbors()
         # pairs grouped by x keep x's similarity row in cache across its pairs
         order = np.argsort(np.asarray(xs, dtype=np.int64), kind="stable")
         xs = np.asarray(xs, dtype=np.int64)[order]
@@ -375,7 +394,7 @@ class _Neighborhood(Recommender):
     def _query_neighbors(self, query_rows: np.ndarray, n: int):
         """Top-n neighbours (idx, sims), best first, of rows of the model's own side."""
         if self.mode_ == "explicit" or not self._user_based:
-            return _best_first(self.neighbors_[query_rows], n)
+            return _best_first(self._neighbors()[query_rows], n)
         return self._implicit_user_neighbors(query_rows, n)
 
     def _implicit_user_neighbors(self, query_rows, n):
@@ -469,9 +488,10 @@ class _Neighborhood(Recommender):
             cand = self._candidates()
             lo, hi = cand.indptr[y], cand.indptr[y + 1]
             cand_x, cand_r = cand.indices[lo:hi], cand.data[lo:hi]
-            row = np.zeros(self.neighbors_.shape[1])
-            a, b = self.neighbors_.indptr[x], self.neighbors_.indptr[x + 1]
-            row[self.neighbors_.indices[a:b]] = self.neighbors_.data[a:b]
+            nbrs = self._neighbors()
+            row = np.zeros(nbrs.shape[1])
+            a, b = nbrs.indptr[x], nbrs.indptr[x + 1]
+            row[nbrs.indices[a:b]] = nbrs.data[a:b]
             _, pos, weights = K.reference_predict(
                 x, y, cand_x, cand_r, row, self.k, self.min_k, _RULES[self.prediction_],
                 self.bias_mean_, self.x_mean_, self.x_sigma_,
@@ -642,7 +662,7 @@ class UserKNN(_Neighborhood):
                                   _EXPLICIT_METRIC[self.similarity_], n_users, ms,
                                   self.shrinkage_)
         new_row = _to_csr(idx, s, cnt, n_users + 1)
-        old = self.neighbors_
+        old = self._neighbors()
         nbrs = sp.csr_matrix((np.r_[old.data, new_row.data], np.r_[old.indices, new_row.indices],
                               np.r_[old.indptr, old.indptr[-1] + new_row.indptr[1:]]),
                              shape=(n_users + 1, n_users + 1))
