@@ -21,7 +21,7 @@ import scipy.sparse as sp
 from .._params import Bool, Choice, Float, Int, RandomState, check_random_state
 from ..data.interactions import Interactions
 from . import _mf_kernels as K
-from .base import Recommender, numba_threads
+from .base import Recommender, dot_factors, numba_threads
 
 __all__ = ["ALS", "ImplicitALS", "bm25_weight"]
 
@@ -143,6 +143,9 @@ class ImplicitALS(Recommender):
                 K.check_finite(type(self).__name__, [X.sum(), Y.sum()], it, hint)
         self.user_factors_, self.item_factors_ = X, Y
 
+    def _dot_factors(self):
+        return dot_factors(self.user_factors_, self.item_factors_)
+
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
         return self.user_factors_[user_idx] @ self.item_factors_.T
 
@@ -250,6 +253,10 @@ class ALS(Recommender):
         self.item_bias_ = np.ascontiguousarray(V[:, 0])
         self.user_factors_ = np.ascontiguousarray(U[:, 1:])
         self.item_factors_ = np.ascontiguousarray(V[:, 1:])
+
+    def _dot_factors(self):
+        return dot_factors(self.user_factors_, self.item_factors_, self.item_bias_,
+                           self.mu_ + self.user_bias_)
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
         scores = self.user_factors_[user_idx] @ self.item_factors_.T

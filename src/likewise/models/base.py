@@ -281,6 +281,100 @@ class Recommender:
         """Item vectors whose cosine is the model's item similarity (None: no such vectors)."""
         return None
 
+    def _dot_factors(self):
+        """``(user_vectors, item_vectors, user_offset)`` with, for every user u,
+        ``_score([u]) == user_vectors[u] @ item_vectors.T + user_offset[u]``
+        (``user_offset`` may be None), or None when the model is not a dot-product model.
+        Factor models implement it so ``recommend(index=...)`` can search an index."""
+        return None
+
+    # -- neighbour indexes ------------------------------------------------------------
+    def build_index(self, backend: str = "hnsw", **params):
+        """Build (and keep) a maximum-inner-product index over the item factors.
+
+        ``recommend(users, index=...)`` then answers through it instead of scoring every
+        item: the exact path stays the default and the oracle. Only dot-product (factor)
+        models support it. Parameters go to :func:`likewise.index.build`.
+
+        Examples
+        --------
+        >>> model = likewise.ImplicitALS(factors=64).fit(likes)  # doctest: +SKIP
+        >>> model.build_index("hnsw", M=16, ef=200)  # doctest: +SKIP
+        >>> model.recommend(users, n=10, index="hnsw")  # doctest: +SKIP
+        """
+        self._check_fitted()
+        factors = self._dot_factors()
+        if factors is None:
+            raise UnsupportedError(f"{type(self).__name__} is not a factor model; index search "
+                                   "needs user and item factors (SVD, ALS, ImplicitALS, BPR...)")
+        from ..index import build
+
+        index = build(np.asarray(factors[1], dtype=np.float32), metric="dot", backend=backend,
+                      **params)
+        self._cache_item_index = index
+        return index
+
+    def _resolve_index(self, index, kind: str):
+        from ..index.base import Index
+
+        if isinstance(index, Index):
+            return index
+        if not isinstance(index, str):
+            raise ConfigError(f"index must be a backend name ('exact', 'hnsw', 'annoy', "
+                              f"'faiss') or a likewise.index.Index, got {index!r}")
+        attr = "_cache_item_index" if kind == "dot" else "_cache_similarity_index"
+        cached = getattr(self, attr, None)
+        if cached is not None and cached.backend == index:
+            return cached
+        if kind == "dot":
+            return self.build_index(index)
+        vectors = self._item_embeddings()
+        if vectors is None:
+            raise UnsupportedError(f"{type(self).__name__} has no item vectors to index")
+        from ..index import build
+
+        built = build(np.asarray(vectors, dtype=np.float32), metric="cosine", backend=index)
+        setattr(self, attr, built)
+        return built
+
+    def _recommend_block_index(self, index, factors, user_idx, n, exclude_seen, excl, rows):
+        """Top-n for known users through an item index: over-fetch, then drop exclusions."""
+        user_vecs, _, offset = factors
+        seen_counts = np.diff(self.user_items_.indptr)[user_idx] if exclude_seen else \
+            np.zeros(len(user_idx), np.int64)
+        extra = 0 if excl is None else (len(excl[1]) if excl[0] == "shared"
+                                        else int(np.diff(excl[1][rows].indptr).max(initial=0)))
+        k = int(min(self.n_items, n + seen_counts.max(initial=0) + extra))
+        found = index.query(np.asarray(user_vecs[user_idx], dtype=np.float32), k)
+        pos, scores = found.positions, found.scores.astype(np.float32)
+        keep = pos >= 0
+        n_items = self.n_items
+        keys = np.arange(len(user_idx))[:, None] * n_items + np.maximum(pos, 0)
+        if exclude_seen:
+            sub = self.user_items_[user_idx]
+            seen_keys = np.repeat(np.arange(len(user_idx)), np.diff(sub.indptr)) * n_items \
+                + sub.indices
+            keep &= ~np.isin(keys, seen_keys)
+        if excl is not None:
+            if excl[0] == "shared":
+                keep &= ~np.isin(pos, excl[1])
+            else:
+                sub = excl[1][rows]
+                ex_keys = np.repeat(np.arange(len(rows)), np.diff(sub.indptr)) * n_items \
+                    + sub.indices
+                keep &= ~np.isin(keys, ex_keys)
+        rank = np.cumsum(keep, axis=1) - 1
+        take = keep & (rank < n)
+        out_idx = np.full((len(user_idx), n), -1, dtype=np.int64)
+        out_scores = np.full((len(user_idx), n), np.nan, dtype=np.float32)
+        r, c = np.nonzero(take)
+        out_idx[r, rank[r, c]] = pos[r, c]
+        vals = scores[r, c]
+        if offset is not None:
+            vals = vals + np.asarray(offset, dtype=np.float32)[user_idx[r]]
+        out_scores[r, rank[r, c]] = vals
+        return out_idx, out_scores
+
     def _similar_items_idx(self, item_idx: np.ndarray, n: int):
         vectors = self._item_embeddings()
         if vectors is None:
@@ -346,7 +440,7 @@ class Recommender:
     # -- recommend --------------------------------------------------------------------
     def recommend(self, users: Any, n: int = 10, *, exclude_seen: bool = True,
                   candidates: Any = None, exclude: Any = None,
-                  on_unknown: str = "fallback") -> Recommendations:
+                  on_unknown: str = "fallback", index: Any = None) -> Recommendations:
         """Top-``n`` items for many users at once.
 
         Parameters
@@ -364,6 +458,12 @@ class Recommender:
         on_unknown : {"fallback", "raise"}
             Unknown users get the most popular items (marked in ``fallback``), or raise
             :class:`~likewise.UnknownUserError`.
+        index : str or likewise.index.Index, optional
+            Factor models only: answer through a maximum-inner-product index over the item
+            factors (``"hnsw"``, ``"annoy"``, ``"faiss"``, ``"exact"``; built once by
+            :meth:`build_index` and kept) instead of scoring every item. Approximate
+            backends trade a little recall for speed on large catalogues. With
+            ``candidates`` the exact path is used.
 
         Returns
         -------
@@ -391,8 +491,16 @@ class Recommender:
         known_rows, unknown_rows = rows[u >= 0], rows[u < 0]
         from ._topk import top_n_masked
 
+        item_index = None
+        if index is not None and cand is None:
+            item_index = self._resolve_index(index, "dot")
+            factors = self._dot_factors()
         for lo, hi in _blocks(len(known_rows), self._block_rows()):
             block_rows = known_rows[lo:hi]
+            if item_index is not None:
+                top_idx[block_rows], top_scores[block_rows] = self._recommend_block_index(
+                    item_index, factors, u[block_rows], n_eff, exclude_seen, excl, block_rows)
+                continue
             scores = np.asarray(self._score(u[block_rows]), dtype=np.float32)
             if cand is None and excl is None:
                 # fast path: one fused pass skips seen items without building a mask
@@ -468,12 +576,14 @@ class Recommender:
         return self._result(np.array([None], dtype=object), top_idx, top_scores, fallback)
 
     # -- similar items ----------------------------------------------------------------
-    def similar_items(self, items: Any, n: int = 10, *,
-                      on_unknown: str = "fallback") -> Recommendations:
+    def similar_items(self, items: Any, n: int = 10, *, on_unknown: str = "fallback",
+                      index: Any = None) -> Recommendations:
         """The ``n`` items most similar to each of ``items`` (the item itself excluded).
 
         Unknown items get the most popular items (``fallback`` marks them) or raise
-        :class:`~likewise.UnknownItemError` with ``on_unknown="raise"``.
+        :class:`~likewise.UnknownItemError` with ``on_unknown="raise"``. Models with item
+        vectors accept ``index="hnsw"`` (or another backend, or an Index) to search a
+        cosine index over them instead of comparing with every item.
         """
         self._check_fitted()
         _check_n(n)
@@ -487,7 +597,21 @@ class Recommender:
         top_idx = np.full((len(items), n_eff), -1, dtype=np.int64)
         top_scores = np.full((len(items), n_eff), np.nan, dtype=np.float32)
         known = idx >= 0
-        if known.any():
+        if known.any() and index is not None:
+            sim_index = self._resolve_index(index, "cosine")
+            vectors = np.asarray(self._item_embeddings(), dtype=np.float32)
+            found = sim_index.query(vectors[idx[known]], min(n_eff + 1, self.n_items))
+            pos = found.positions
+            keep = (pos >= 0) & (pos != idx[known][:, None])
+            rank = np.cumsum(keep, axis=1) - 1
+            take = keep & (rank < n_eff)
+            ki = np.full((int(known.sum()), n_eff), -1, dtype=np.int64)
+            ks = np.full((int(known.sum()), n_eff), np.nan, dtype=np.float32)
+            r, c = np.nonzero(take)
+            ki[r, rank[r, c]] = pos[r, c]
+            ks[r, rank[r, c]] = found.scores[r, c]
+            top_idx[known], top_scores[known] = ki, ks
+        elif known.any():
             ki, ks = self._similar_items_idx(idx[known], n_eff)
             top_idx[known], top_scores[known] = ki[:, :n_eff], ks[:, :n_eff]
         if (~known).any():
@@ -646,6 +770,19 @@ def cosine_top_n(vectors: np.ndarray, query_idx: np.ndarray, n: int,
         sims[np.arange(len(q)), q] = -np.inf
         out_i[lo:hi], out_s[lo:hi] = top_n(sims, n)
     return out_i, out_s
+
+
+def dot_factors(user_factors, item_factors, item_bias=None, user_offset=None):
+    """The ``_dot_factors`` triple of a factor model: an item bias becomes one more
+    coordinate (user side 1), a per-user constant (global mean + user bias) an offset."""
+    user_factors = np.asarray(user_factors, dtype=np.float32)
+    item_factors = np.asarray(item_factors, dtype=np.float32)
+    if item_bias is not None:
+        user_factors = np.hstack([user_factors, np.ones((len(user_factors), 1), np.float32)])
+        item_factors = np.hstack([item_factors,
+                                  np.asarray(item_bias, np.float32).reshape(-1, 1)])
+    offset = None if user_offset is None else np.asarray(user_offset, dtype=np.float32)
+    return user_factors, item_factors, offset
 
 
 def _blocks(n: int, size: int):

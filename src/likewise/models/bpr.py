@@ -19,7 +19,7 @@ import numpy as np
 from .._params import Bool, Float, Int, RandomState, check_random_state, seed_from
 from ..data.interactions import Interactions
 from . import _mf_kernels as K
-from .base import Recommender, numba_threads
+from .base import Recommender, dot_factors, numba_threads
 
 __all__ = ["BPR"]
 
@@ -98,6 +98,9 @@ class BPR(Recommender):
         K.check_finite(type(self).__name__, pu.sum(), self.epochs - 1, hint)
         self.user_factors_, self.item_factors_, self.item_bias_ = pu, qi, bi
         self.fold_in_seed_ = seed_from(rng)
+
+    def _dot_factors(self):
+        return dot_factors(self.user_factors_, self.item_factors_, self.item_bias_)
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
         return self.user_factors_[user_idx] @ self.item_factors_.T + self.item_bias_[None, :]

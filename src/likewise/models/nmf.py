@@ -24,7 +24,7 @@ from .._params import Float, Int, RandomState, check_random_state
 from ..data.interactions import Interactions
 from ..errors import ConfigError
 from . import _mf_kernels as K
-from .base import Recommender
+from .base import Recommender, dot_factors
 
 __all__ = ["NMF", "nmf_epoch", "nmf_epoch_reference"]
 
@@ -140,6 +140,9 @@ class NMF(Recommender):
                            f"try a larger regularization (now {self.regularization})")
             self.train_rmse_.append(float(np.sqrt(sse / R.nnz)))
         self.user_factors_, self.item_factors_ = P, Q
+
+    def _dot_factors(self):
+        return dot_factors(self.user_factors_, self.item_factors_)
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
         return self.user_factors_[user_idx] @ self.item_factors_.T

@@ -22,7 +22,7 @@ import numpy as np
 from .._params import Bool, Float, Int, RandomState, check_random_state
 from ..data.interactions import Interactions
 from . import _mf_kernels as K
-from .base import Recommender, numba_threads
+from .base import Recommender, dot_factors, numba_threads
 
 __all__ = ["SVD", "SVDpp"]
 
@@ -132,6 +132,12 @@ class SVD(Recommender):
         self.user_factors_, self.item_factors_ = pu, qi
 
     # -- scoring ------------------------------------------------------------------------
+    def _dot_factors(self):
+        if not self.biased:
+            return dot_factors(self.user_factors_, self.item_factors_)
+        return dot_factors(self.user_factors_, self.item_factors_, self.item_bias_,
+                           self.mu_ + self.user_bias_)
+
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
         scores = self.user_factors_[user_idx] @ self.item_factors_.T
         if self.biased:
@@ -233,6 +239,10 @@ class SVDpp(SVD):
         z = np.asarray(ones @ self.implicit_factors_, dtype=np.float32)
         z /= np.sqrt(np.maximum(counts, 1))[:, None]
         self._cache_user_vectors = (self.user_factors_ + z).astype(np.float32)
+
+    def _dot_factors(self):
+        return dot_factors(self._cache_user_vectors, self.item_factors_, self.item_bias_,
+                           self.mu_ + self.user_bias_)
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
         scores = self._cache_user_vectors[user_idx] @ self.item_factors_.T

@@ -23,7 +23,7 @@ import numpy as np
 from .._params import Any_, Bool, Choice, Float, Int, RandomState, check_random_state, seed_from
 from ..data.interactions import Interactions
 from ..errors import ConfigError, DataError, ModelFormatError, require
-from .base import Recommender
+from .base import Recommender, dot_factors
 
 __all__ = ["TorchMF"]
 
@@ -327,6 +327,10 @@ class TorchMF(Recommender):
         return meta["epoch"] + 1, best, meta["best_epoch"], meta["history"], best_state
 
     # -- scoring (NumPy only) ------------------------------------------------------------
+    def _dot_factors(self):
+        return dot_factors(self.user_factors_, self.item_factors_, self.item_bias_,
+                           self.mu_ + self.user_bias_)
+
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
         scores = self.user_factors_[user_idx] @ self.item_factors_.T
         scores += self.mu_ + self.user_bias_[user_idx, None] + self.item_bias_[None, :]
