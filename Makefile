@@ -33,7 +33,7 @@ bench-venv:
 	benchmarks/.venv/bin/python -m pip -q install -e '.[ann]' -r benchmarks/requirements.txt
 
 lint: $(VENV)/.test-installed
-	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff check src tests benchmarks
 
 clean:
 	rm -rf $(VENV) benchmarks/.venv build *.egg-info src/*.egg-info

@@ -9,7 +9,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "likewise"
 
 # layer rank: a module may import only ranks <= its own
 RANKS = {
-    "errors": 0, "_params": 0,
+    "errors": 0, "_params": 0, "_fs": 0,
     "data": 1, "datasets": 1, "splits": 1,
     "index": 1, "features": 1,
     "models": 2,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from .errors import (
+from .errors import (  # noqa: F401 - re-exported through __all__
     ConfigError,
     DataError,
     LikewiseError,

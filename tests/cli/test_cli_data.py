@@ -183,7 +183,9 @@ def test_split_is_deterministic_for_a_seed(capsys, tmp_path):
         code, _, _ = run(capsys, "data", "split", "movielens-100k", "--method", "user",
                          "--seed", seed, "--out", str(tmp_path / name))
         assert code == 0
-    read = lambda name: (tmp_path / name / "test.csv").read_bytes()
+    def read(name):
+        return (tmp_path / name / "test.csv").read_bytes()
+
     assert read("a") == read("b")
     assert read("a") != read("c")
     assert json.loads((tmp_path / "a" / "split.json").read_text())["params"]["random_state"] == 7

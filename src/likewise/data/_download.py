@@ -18,6 +18,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from .._fs import sha256_file as file_sha256
 from ..errors import DataError
 
 __all__ = [
@@ -52,14 +53,6 @@ def default_cache_dir() -> Path:
 
 def resolve_cache_dir(cache_dir: str | os.PathLike | None) -> Path:
     return Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def write_text_atomic(path: Path, text: str) -> None:

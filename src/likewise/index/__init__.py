@@ -35,9 +35,10 @@ from typing import Any
 
 import numpy as np
 
+from .._fs import sha256_file
 from .._params import Choice, validate
 from ..errors import ConfigError, DataError, ModelFormatError
-from .base import FORMAT_VERSION, METRICS, Index, Neighbours, _as_matrix, _sha256
+from .base import FORMAT_VERSION, METRICS, Index, Neighbours, _as_matrix
 
 __all__ = ["BACKENDS", "METRICS", "Index", "Neighbours", "build", "load", "recall"]
 
@@ -151,7 +152,7 @@ def load(path: str | os.PathLike, *, mmap: bool = True, verify: bool = True) -> 
     for fname, digest in checksums.items():
         if not (path / fname).exists():
             raise ModelFormatError(f"{path}: missing {fname}")
-        if verify and _sha256(path / fname) != digest:
+        if verify and sha256_file(path / fname) != digest:
             raise ModelFormatError(f"{path}/{fname} does not match its checksum: the index "
                                    "was modified or corrupted")
     cls = _backend_class(backend)

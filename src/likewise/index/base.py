@@ -26,7 +26,6 @@ padding and the on-disk manifest live here once.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -37,12 +36,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from .._fs import install_dir, sha256_file
 from .._params import validate
 from ..data.vocabulary import Vocabulary
 from ..errors import (
     ConfigError,
     DataError,
-    ModelFormatError,
     UnknownItemError,
     UnsupportedError,
 )
@@ -144,14 +143,6 @@ def augment_query(q: np.ndarray) -> np.ndarray:
     out = np.zeros((q.shape[0], q.shape[1] + 1), dtype=np.float32)
     out[:, :-1] = q
     return out
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class Index:
@@ -357,21 +348,10 @@ class Index:
                 "default_ids": self._default_ids,
                 "max_norm": self.max_norm,
                 "params": self.params,
-                "checksums": {f: _sha256(tmp / f) for f in files},
+                "checksums": {f: sha256_file(tmp / f) for f in files},
             }
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
-            if path.exists():
-                if not (path / "manifest.json").exists() and any(path.iterdir()):
-                    raise ModelFormatError(f"{path} exists and is not a likewise index; "
-                                           "refusing to overwrite it")
-                old = path.with_name(f".{path.name}.old")
-                if old.exists():
-                    shutil.rmtree(old)
-                os.replace(path, old)
-                os.replace(tmp, path)
-                shutil.rmtree(old)
-            else:
-                os.replace(tmp, path)
+            install_dir(tmp, path, "index")
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

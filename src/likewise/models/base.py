@@ -32,11 +32,12 @@ import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
 
+from .._fs import install_dir, sha256_file
 from .._params import validate
 from ..data.interactions import Interactions
 from ..data.vocabulary import Vocabulary
@@ -50,7 +51,7 @@ from ..errors import (
     UnsupportedError,
 )
 
-__all__ = ["Recommender", "Recommendations", "load", "FORMAT_VERSION", "ON_UNKNOWN"]
+__all__ = ["FORMAT_VERSION", "ON_UNKNOWN", "Recommendations", "Recommender", "load"]
 
 #: Version of the on-disk model format written by :meth:`Recommender.save`.
 FORMAT_VERSION = 1
@@ -155,7 +156,7 @@ class Recommender:
         """The constructor parameters as a dict."""
         return {name: getattr(self, name) for name in self._param_names()}
 
-    def set_params(self, **params) -> "Recommender":
+    def set_params(self, **params) -> Recommender:
         """Set constructor parameters (takes effect at the next ``fit``)."""
         valid = set(self._param_names())
         for name, value in params.items():
@@ -165,7 +166,7 @@ class Recommender:
             setattr(self, name, value)
         return self
 
-    def clone(self) -> "Recommender":
+    def clone(self) -> Recommender:
         """An unfitted copy with the same parameters."""
         return type(self)(**self.get_params())
 
@@ -179,7 +180,7 @@ class Recommender:
         return f"{type(self).__name__}({', '.join(parts)})"
 
     # -- fitting ----------------------------------------------------------------------
-    def fit(self, data: Interactions) -> "Recommender":
+    def fit(self, data: Interactions) -> Recommender:
         """Learn from ``data`` and return ``self``.
 
         Parameters are validated first (:class:`~likewise.ConfigError` names the
@@ -286,7 +287,7 @@ class Recommender:
         ``_score([u]) == user_vectors[u] @ item_vectors.T + user_offset[u]``
         (``user_offset`` may be None), or None when the model is not a dot-product model.
         Factor models implement it so ``recommend(index=...)`` can search an index."""
-        return None
+        return
 
     # -- neighbour indexes ------------------------------------------------------------
     def build_index(self, backend: str = "hnsw", **params):
@@ -695,7 +696,7 @@ class Recommender:
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, mmap: bool = False,
-             verify: bool = True) -> "Recommender":
+             verify: bool = True) -> Recommender:
         """Load a model saved with :meth:`save` (see :func:`likewise.load`)."""
         model = load(path, mmap=mmap, verify=verify)
         if not isinstance(model, cls):
@@ -904,7 +905,7 @@ def _save(model: Recommender, path: Path) -> Path:
         for fname, arr in arrays.items():
             with open(tmp / fname, "wb") as fh:
                 np.save(fh, np.ascontiguousarray(arr), allow_pickle=False)
-            checksums[fname] = _sha256(tmp / fname)
+            checksums[fname] = sha256_file(tmp / fname)
         manifest["checksums"] = checksums
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
         if path.suffix == ".zip":
@@ -915,30 +916,11 @@ def _save(model: Recommender, path: Path) -> Path:
             os.replace(tmp_zip, path)
             shutil.rmtree(tmp)
         else:
-            if path.exists():
-                if not (path / "manifest.json").exists() and any(path.iterdir()):
-                    raise ModelFormatError(f"{path} exists and is not a likewise model; "
-                                           "refusing to overwrite it")
-                old = path.with_name(f".{path.name}.old")
-                if old.exists():
-                    shutil.rmtree(old)
-                os.replace(path, old)
-                os.replace(tmp, path)
-                shutil.rmtree(old)
-            else:
-                os.replace(tmp, path)
+            install_dir(tmp, path, "model")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def load(path: str | os.PathLike, *, mmap: bool = False, verify: bool = True) -> Recommender:
@@ -1014,7 +996,7 @@ def load(path: str | os.PathLike, *, mmap: bool = False, verify: bool = True) ->
             raise ModelFormatError(f"{path}: {fname} has no checksum in the manifest")
         if zf is None:
             fpath = path / fname
-            if verify and _sha256(fpath) != checksums[fname]:
+            if verify and sha256_file(fpath) != checksums[fname]:
                 raise ModelFormatError(f"{path}/{fname} does not match its checksum: the model "
                                        "was modified or corrupted")
             try:
