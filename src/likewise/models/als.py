@@ -21,7 +21,8 @@ import scipy.sparse as sp
 from .._params import Bool, Choice, Float, Int, RandomState, check_random_state
 from ..data.interactions import Interactions
 from . import _mf_kernels as K
-from .base import Recommender, dot_factors, numba_threads
+from ._factors import FactorScoring
+from .base import Recommender, numba_threads
 
 __all__ = ["ALS", "ImplicitALS", "bm25_weight"]
 
@@ -53,7 +54,7 @@ def _bm25_history(values, item_idx, length_norm, n_items, k1, b):
         np.float32)
 
 
-class ImplicitALS(Recommender):
+class ImplicitALS(FactorScoring, Recommender):
     """Confidence-weighted matrix factorisation for implicit feedback (Hu, Koren & Volinsky).
 
     Parameters
@@ -143,16 +144,6 @@ class ImplicitALS(Recommender):
                 K.check_finite(type(self).__name__, [X.sum(), Y.sum()], it, hint)
         self.user_factors_, self.item_factors_ = X, Y
 
-    def _dot_factors(self):
-        return dot_factors(self.user_factors_, self.item_factors_)
-
-    def _score(self, user_idx: np.ndarray) -> np.ndarray:
-        return self.user_factors_[user_idx] @ self.item_factors_.T
-
-    def _predict_idx(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
-        return np.einsum("ij,ij->i", self.user_factors_[user_idx],
-                         self.item_factors_[item_idx]).astype(np.float32)
-
     def _score_history(self, item_idx: np.ndarray, values: np.ndarray) -> np.ndarray:
         values = values.astype(np.float32)
         if self.weighting == "bm25":
@@ -166,11 +157,8 @@ class ImplicitALS(Recommender):
         x = K.implicit_fold_in(item_idx, conf, Y, YtY)
         return Y @ x
 
-    def _item_embeddings(self) -> np.ndarray:
-        return self.item_factors_
 
-
-class ALS(Recommender):
+class ALS(FactorScoring, Recommender):
     """Biased matrix factorisation of explicit ratings by alternating least squares.
 
     Each step solves, for every user (then every item), the ridge regression of its
@@ -254,20 +242,8 @@ class ALS(Recommender):
         self.user_factors_ = np.ascontiguousarray(U[:, 1:])
         self.item_factors_ = np.ascontiguousarray(V[:, 1:])
 
-    def _dot_factors(self):
-        return dot_factors(self.user_factors_, self.item_factors_, self.item_bias_,
-                           self.mu_ + self.user_bias_)
-
-    def _score(self, user_idx: np.ndarray) -> np.ndarray:
-        scores = self.user_factors_[user_idx] @ self.item_factors_.T
-        scores += self.mu_ + self.user_bias_[user_idx, None] + self.item_bias_[None, :]
-        return scores.astype(np.float32, copy=False)
-
-    def _predict_idx(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
-        est = np.einsum("ij,ij->i", self.user_factors_[user_idx],
-                        self.item_factors_[item_idx])
-        est += self.mu_ + self.user_bias_[user_idx] + self.item_bias_[item_idx]
-        return est.astype(np.float32)
+    def _bias_terms(self):
+        return self._biased_terms()
 
     def _score_history(self, item_idx: np.ndarray, values: np.ndarray) -> np.ndarray:
         # the exact ridge solve of the user step, items fixed
@@ -279,5 +255,3 @@ class ALS(Recommender):
         return (self.item_factors_ @ sol[1:].astype(np.float32)
                 + self.mu_ + sol[0] + self.item_bias_)
 
-    def _item_embeddings(self) -> np.ndarray:
-        return self.item_factors_

@@ -19,12 +19,13 @@ import numpy as np
 from .._params import Bool, Float, Int, RandomState, check_random_state, seed_from
 from ..data.interactions import Interactions
 from . import _mf_kernels as K
-from .base import Recommender, dot_factors, numba_threads
+from ._factors import FactorScoring
+from .base import Recommender, numba_threads
 
 __all__ = ["BPR"]
 
 
-class BPR(Recommender):
+class BPR(FactorScoring, Recommender):
     """Bayesian personalised ranking matrix factorisation with uniform negative sampling.
 
     Parameters
@@ -99,16 +100,8 @@ class BPR(Recommender):
         self.user_factors_, self.item_factors_, self.item_bias_ = pu, qi, bi
         self.fold_in_seed_ = seed_from(rng)
 
-    def _dot_factors(self):
-        return dot_factors(self.user_factors_, self.item_factors_, self.item_bias_)
-
-    def _score(self, user_idx: np.ndarray) -> np.ndarray:
-        return self.user_factors_[user_idx] @ self.item_factors_.T + self.item_bias_[None, :]
-
-    def _predict_idx(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
-        return (np.einsum("ij,ij->i", self.user_factors_[user_idx],
-                          self.item_factors_[item_idx])
-                + self.item_bias_[item_idx]).astype(np.float32)
+    def _bias_terms(self):
+        return self.item_bias_, None
 
     def _score_history(self, item_idx: np.ndarray, values: np.ndarray) -> np.ndarray:
         # SGD on the new user only, with the training run's number of samples per item used
@@ -119,5 +112,3 @@ class BPR(Recommender):
                       np.float32(self.regularization), np.uint64(self.fold_in_seed_ + 1), p)
         return self.item_factors_ @ p + self.item_bias_
 
-    def _item_embeddings(self) -> np.ndarray:
-        return self.item_factors_

@@ -24,7 +24,8 @@ from .._params import Float, Int, RandomState, check_random_state
 from ..data.interactions import Interactions
 from ..errors import ConfigError
 from . import _mf_kernels as K
-from .base import Recommender, dot_factors
+from ._factors import FactorScoring
+from .base import Recommender
 
 __all__ = ["NMF", "nmf_epoch", "nmf_epoch_reference"]
 
@@ -76,7 +77,7 @@ def nmf_epoch_reference(users, items, ratings, P, Q, reg) -> None:
         Q[i] *= item_num[i] / (item_den[i] + n * reg * Q[i])
 
 
-class NMF(Recommender):
+class NMF(FactorScoring, Recommender):
     """Non-negative matrix factorisation of ratings by multiplicative updates.
 
     Parameters
@@ -141,16 +142,6 @@ class NMF(Recommender):
             self.train_rmse_.append(float(np.sqrt(sse / R.nnz)))
         self.user_factors_, self.item_factors_ = P, Q
 
-    def _dot_factors(self):
-        return dot_factors(self.user_factors_, self.item_factors_)
-
-    def _score(self, user_idx: np.ndarray) -> np.ndarray:
-        return self.user_factors_[user_idx] @ self.item_factors_.T
-
-    def _predict_idx(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
-        return np.einsum("ij,ij->i", self.user_factors_[user_idx],
-                         self.item_factors_[item_idx]).astype(np.float32)
-
     def _score_history(self, item_idx: np.ndarray, values: np.ndarray) -> np.ndarray:
         # the user half of the multiplicative updates, items fixed, from a constant start
         Q = self.item_factors_[item_idx].astype(np.float64)
@@ -162,5 +153,3 @@ class NMF(Recommender):
             p *= np.divide(num, den, out=np.ones_like(num), where=den > 0)
         return self.item_factors_ @ p.astype(np.float32)
 
-    def _item_embeddings(self) -> np.ndarray:
-        return self.item_factors_

@@ -22,7 +22,8 @@ import numpy as np
 from .._params import Bool, Float, Int, RandomState, check_random_state
 from ..data.interactions import Interactions
 from . import _mf_kernels as K
-from .base import Recommender, dot_factors, numba_threads
+from ._factors import FactorScoring
+from .base import Recommender, numba_threads
 
 __all__ = ["SVD", "SVDpp"]
 
@@ -40,7 +41,7 @@ def _divergence_hint(model) -> str:
             f"(now {model.regularization})")
 
 
-class SVD(Recommender):
+class SVD(FactorScoring, Recommender):
     """Biased matrix factorisation trained by stochastic gradient descent (Funk SVD).
 
     Parameters
@@ -132,24 +133,8 @@ class SVD(Recommender):
         self.user_factors_, self.item_factors_ = pu, qi
 
     # -- scoring ------------------------------------------------------------------------
-    def _dot_factors(self):
-        if not self.biased:
-            return dot_factors(self.user_factors_, self.item_factors_)
-        return dot_factors(self.user_factors_, self.item_factors_, self.item_bias_,
-                           self.mu_ + self.user_bias_)
-
-    def _score(self, user_idx: np.ndarray) -> np.ndarray:
-        scores = self.user_factors_[user_idx] @ self.item_factors_.T
-        if self.biased:
-            scores += self.mu_ + self.user_bias_[user_idx, None] + self.item_bias_[None, :]
-        return scores.astype(np.float32, copy=False)
-
-    def _predict_idx(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
-        est = np.einsum("ij,ij->i", self.user_factors_[user_idx],
-                        self.item_factors_[item_idx])
-        if self.biased:
-            est += self.mu_ + self.user_bias_[user_idx] + self.item_bias_[item_idx]
-        return est.astype(np.float32)
+    def _bias_terms(self):
+        return self._biased_terms() if self.biased else (None, None)
 
     def _score_history(self, item_idx: np.ndarray, values: np.ndarray) -> np.ndarray:
         # a few SGD epochs on the new user's vector and bias, items frozen
@@ -163,9 +148,6 @@ class SVD(Recommender):
         if self.biased:
             scores += self.mu_ + bu[0] + self.item_bias_
         return scores
-
-    def _item_embeddings(self) -> np.ndarray:
-        return self.item_factors_
 
 
 class SVDpp(SVD):
@@ -240,20 +222,12 @@ class SVDpp(SVD):
         z /= np.sqrt(np.maximum(counts, 1))[:, None]
         self._cache_user_vectors = (self.user_factors_ + z).astype(np.float32)
 
-    def _dot_factors(self):
-        return dot_factors(self._cache_user_vectors, self.item_factors_, self.item_bias_,
-                           self.mu_ + self.user_bias_)
+    def _user_vectors(self) -> np.ndarray:
+        # p_u + |N(u)|^-1/2 sum y_j, kept per user (see _after_load)
+        return self._cache_user_vectors
 
-    def _score(self, user_idx: np.ndarray) -> np.ndarray:
-        scores = self._cache_user_vectors[user_idx] @ self.item_factors_.T
-        scores += self.mu_ + self.user_bias_[user_idx, None] + self.item_bias_[None, :]
-        return scores.astype(np.float32, copy=False)
-
-    def _predict_idx(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
-        est = np.einsum("ij,ij->i", self._cache_user_vectors[user_idx],
-                        self.item_factors_[item_idx])
-        est += self.mu_ + self.user_bias_[user_idx] + self.item_bias_[item_idx]
-        return est.astype(np.float32)
+    def _bias_terms(self):
+        return self._biased_terms()
 
     def _score_history(self, item_idx: np.ndarray, values: np.ndarray) -> np.ndarray:
         p = np.zeros(self.factors, dtype=np.float32)

@@ -23,7 +23,8 @@ import numpy as np
 from .._params import Any_, Bool, Choice, Float, Int, RandomState, check_random_state, seed_from
 from ..data.interactions import Interactions
 from ..errors import ConfigError, DataError, ModelFormatError, require
-from .base import Recommender, dot_factors
+from ._factors import FactorScoring
+from .base import Recommender
 
 __all__ = ["TorchMF"]
 
@@ -51,7 +52,7 @@ def _forward(p, u, i, mu):
                                                          p["item_emb"][i]).sum(-1)
 
 
-class TorchMF(Recommender):
+class TorchMF(FactorScoring, Recommender):
     """Biased matrix factorisation in PyTorch (MSE or BPR loss, Adam, mini-batches).
 
     Parameters
@@ -327,20 +328,8 @@ class TorchMF(Recommender):
         return meta["epoch"] + 1, best, meta["best_epoch"], meta["history"], best_state
 
     # -- scoring (NumPy only) ------------------------------------------------------------
-    def _dot_factors(self):
-        return dot_factors(self.user_factors_, self.item_factors_, self.item_bias_,
-                           self.mu_ + self.user_bias_)
-
-    def _score(self, user_idx: np.ndarray) -> np.ndarray:
-        scores = self.user_factors_[user_idx] @ self.item_factors_.T
-        scores += self.mu_ + self.user_bias_[user_idx, None] + self.item_bias_[None, :]
-        return scores.astype(np.float32, copy=False)
-
-    def _predict_idx(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
-        est = np.einsum("ij,ij->i", self.user_factors_[user_idx],
-                        self.item_factors_[item_idx])
-        est += self.mu_ + self.user_bias_[user_idx] + self.item_bias_[item_idx]
-        return est.astype(np.float32)
+    def _bias_terms(self):
+        return self._biased_terms()
 
     def _score_history(self, item_idx: np.ndarray, values: np.ndarray) -> np.ndarray:
         Q = self.item_factors_.astype(np.float64)
@@ -365,5 +354,3 @@ class TorchMF(Recommender):
                 p += 1.0 * (grad - self.regularization * p)
         return (Q @ p + self.mu_ + bu + self.item_bias_).astype(np.float32)
 
-    def _item_embeddings(self) -> np.ndarray:
-        return self.item_factors_
