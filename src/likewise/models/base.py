@@ -241,6 +241,26 @@ class Recommender:
     def _fit(self, data: Interactions) -> None:
         raise NotImplementedError
 
+    def _extend_items(self, items: Vocabulary) -> None:
+        """Grow the item vocabulary to ``items`` (this one followed by new ids).
+
+        For models that know items without interactions (content, images, hybrids): the
+        per-item state set by ``fit`` gets empty entries for the new items (no interactions,
+        zero popularity and bias), so they can be scored and recommended.
+        """
+        extra = len(items) - len(self.items_)
+        if extra <= 0:
+            return
+        m = self.user_items_
+        self.user_items_ = sp.csr_matrix((m.data, m.indices, m.indptr),
+                                         shape=(m.shape[0], len(items)))
+        self.item_popularity_ = np.r_[self.item_popularity_,
+                                      np.zeros(extra, np.float32)].astype(np.float32)
+        if getattr(self, "fallback_item_bias_", None) is not None:
+            self.fallback_item_bias_ = np.r_[self.fallback_item_bias_,
+                                             np.zeros(extra, np.float32)].astype(np.float32)
+        self.items_ = items
+
     def _check_fitted(self) -> None:
         if not getattr(self, "fitted_", False):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(data) "

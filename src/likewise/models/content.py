@@ -174,7 +174,7 @@ class ContentKNN(Recommender):
             except DataError:
                 raise DataError("item metadata ids and interaction item ids have different "
                                 "types (integers vs strings); make them the same") from None
-            self._extend_catalog(items)
+            self._extend_items(items)
         vectors, names = metadata_vectors(
             meta, self.items_.ids, text_fields=self.text_fields, list_fields=self.list_fields,
             text_weight=self.text_weight, list_weight=self.list_weight, encoder=self.encoder,
@@ -189,21 +189,6 @@ class ContentKNN(Recommender):
                                           self.centered and data.is_explicit)
         counts = np.log1p(self.item_popularity_.astype(np.float64))
         self.prior_ = (counts / max(counts.max(), 1e-12)).astype(np.float32)
-
-    def _extend_catalog(self, items) -> None:
-        """Append metadata-only items: every per-item array gets zero entries for them."""
-        extra = len(items) - len(self.items_)
-        if extra <= 0:
-            return
-        m = self.user_items_
-        self.user_items_ = sp.csr_matrix((m.data, m.indices, m.indptr),
-                                         shape=(m.shape[0], len(items)))
-        self.item_popularity_ = np.r_[self.item_popularity_,
-                                      np.zeros(extra, np.float32)].astype(np.float32)
-        if getattr(self, "fallback_item_bias_", None) is not None:
-            self.fallback_item_bias_ = np.r_[self.fallback_item_bias_,
-                                             np.zeros(extra, np.float32)].astype(np.float32)
-        self.items_ = items
 
     # -- scoring ----------------------------------------------------------------------
     def _score(self, user_idx: np.ndarray) -> np.ndarray:

@@ -167,17 +167,7 @@ class _Hybrid(Recommender):
         for model in subs.values():
             if model.items_.is_integer == items.is_integer:
                 items = items.union(model.items_.ids)
-        extra = len(items) - len(self.items_)
-        if extra > 0:
-            m = self.user_items_
-            self.user_items_ = sp.csr_matrix((m.data, m.indices, m.indptr),
-                                             shape=(m.shape[0], len(items)))
-            self.item_popularity_ = np.r_[self.item_popularity_,
-                                          np.zeros(extra, np.float32)].astype(np.float32)
-            if getattr(self, "fallback_item_bias_", None) is not None:
-                self.fallback_item_bias_ = np.r_[self.fallback_item_bias_,
-                                                 np.zeros(extra, np.float32)].astype(np.float32)
-            self.items_ = items
+        self._extend_items(items)
         self.model_names_ = sorted(subs)
 
     @property

@@ -150,24 +150,10 @@ class ImageSimilarity(Recommender):
         except DataError:
             raise DataError("item metadata ids and interaction item ids have different types "
                             "(integers vs strings); make them the same") from None
-        self._extend_catalog(items)
+        self._extend_items(items)
         idx = self.items_.index(paths.index.to_numpy(), "ignore")
         self._embed(idx[idx >= 0], paths.astype(str).to_numpy()[idx >= 0])
         self.user_weights_ = user_weights(self.user_items_, self.centered and data.is_explicit)
-
-    def _extend_catalog(self, items: Vocabulary) -> None:
-        extra = len(items) - len(self.items_)
-        if extra <= 0:
-            return
-        m = self.user_items_
-        self.user_items_ = sp.csr_matrix((m.data, m.indices, m.indptr),
-                                         shape=(m.shape[0], len(items)))
-        self.item_popularity_ = np.r_[self.item_popularity_,
-                                      np.zeros(extra, np.float32)].astype(np.float32)
-        if getattr(self, "fallback_item_bias_", None) is not None:
-            self.fallback_item_bias_ = np.r_[self.fallback_item_bias_,
-                                             np.zeros(extra, np.float32)].astype(np.float32)
-        self.items_ = items
 
     def _resolve(self, path: str) -> str:
         if self.image_root is None or os.path.isabs(path):
