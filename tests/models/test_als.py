@@ -52,6 +52,63 @@ def test_cg_kernel_matches_reference():
     np.testing.assert_allclose(X, X_ref, rtol=2e-3, atol=1e-4)
 
 
+def test_cg_kernel_zeroes_empty_rows():
+    # a row without observed entries has b = 0: its exact solution is 0 (as implicit sets it)
+    data = _small()
+    m = data.matrix.tolil()
+    m[[2, 5]] = 0
+    m = m.tocsr()
+    m.eliminate_zeros()
+    assert np.diff(m.indptr)[[2, 5]].tolist() == [0, 0]
+    conf = (1.0 + 3.0 * m.data).astype(np.float32)
+    rng = np.random.default_rng(0)
+    X = rng.random((data.n_users, 5), dtype=np.float32) + 0.5
+    Y = rng.random((data.n_items, 5), dtype=np.float32)
+    YtY = K.gram(Y, 0.1)
+    X_ref = X.astype(np.float64)
+    K.als_cg(m.indptr, m.indices, conf, X, Y, YtY, 3)
+    K.als_cg_reference(m.indptr, m.indices, conf, X_ref, Y, YtY.astype(np.float64), 3)
+    assert not X[[2, 5]].any() and not X_ref[[2, 5]].any()
+    assert np.abs(X[[0, 1, 3]]).min() > 0
+    np.testing.assert_allclose(X, X_ref, rtol=2e-3, atol=1e-4)
+
+
+def test_implicit_als_rejects_negative_values():
+    from likewise.data.interactions import Interactions
+    from likewise.errors import DataError
+
+    rng = np.random.default_rng(0)
+    users, items = rng.integers(0, 30, 300), rng.integers(0, 20, 300)
+    values = rng.normal(size=300).astype(np.float32)
+    data = Interactions.from_arrays(users, items, values)
+    with pytest.raises(DataError, match="non-negative"):
+        ImplicitALS(factors=4, alpha=40.0, random_state=0).fit(data)
+    # log weighting clips at 0, so the same data fits (and stays bounded)
+    model = ImplicitALS(factors=4, alpha=40.0, weighting="log", random_state=0).fit(data)
+    # the fitted preferences stay near the 0/1 targets (without the check: factors ~1e5)
+    assert np.abs(model.user_factors_ @ model.item_factors_.T).max() < 3  # measured 1.45
+    with pytest.raises(DataError, match="non-negative"):
+        ImplicitALS(factors=4, random_state=0).fit(data.as_implicit()).recommend_from_history(
+            data.items.ids[:2], [1.0, -2.0])
+
+
+def test_alpha_convention_shift():
+    # on binary data c = 1 + alpha r with alpha = a - 1 is implicit's c = a r: the kernel sees
+    # the same confidences, so the fit equals a direct solve with conf = a
+    data = _small().as_implicit()
+    m = data.matrix
+    model = ImplicitALS(factors=5, iterations=3, alpha=4.0, regularization=0.5,
+                        random_state=3, num_threads=1).fit(data)
+    rng = np.random.default_rng(3)
+    X = rng.random((data.n_users, 5), dtype=np.float32) * 0.01
+    Y = rng.random((data.n_items, 5), dtype=np.float32) * 0.01
+    ciu = m.T.tocsr()
+    for _ in range(3):
+        K.als_cg(m.indptr, m.indices, np.full(m.nnz, 5.0, np.float32), X, Y, K.gram(Y, 0.5), 3)
+        K.als_cg(ciu.indptr, ciu.indices, np.full(m.nnz, 5.0, np.float32), Y, X, K.gram(X, 0.5), 3)
+    np.testing.assert_allclose(model.user_factors_, X, rtol=1e-5, atol=1e-7)
+
+
 def test_cg_converges_to_exact_solution():
     # with enough CG steps the update equals the exact least-squares solve used by fold-in
     data = _small()

@@ -438,11 +438,15 @@ def als_cg(indptr, indices, conf, X, Y, YtY, cg_steps):
     ``(YtY + Y^T (C_u - I) Y) x_u = Y^T C_u p_u`` starting from the current x_u.
 
     ``YtY`` already includes ``regularization * I``; ``conf`` holds c_ui (> 0) for the
-    observed entries (p_ui = 1); unobserved entries have c = 1, p = 0.
+    observed entries (p_ui = 1); unobserved entries have c = 1, p = 0. A row with no
+    observed entries has b = 0, so its exact solution, x_u = 0, is set directly.
     """
     n_rows, n_factors = X.shape
     for u in prange(n_rows):
         x = X[u]
+        if indptr[u] == indptr[u + 1]:
+            x[:] = 0.0
+            continue
         r = np.empty(n_factors, dtype=np.float32)
         p = np.empty(n_factors, dtype=np.float32)
         ap = np.empty(n_factors, dtype=np.float32)
@@ -534,6 +538,9 @@ def als_cg_reference(indptr, indices, conf, X, Y, YtY, cg_steps) -> None:
     """Readable CG update of every row of ``X`` (dense per-user system, NumPy)."""
     for u in range(X.shape[0]):
         items, c = indices[indptr[u]:indptr[u + 1]], conf[indptr[u]:indptr[u + 1]]
+        if len(items) == 0:  # b = 0: the exact solution is 0
+            X[u] = 0
+            continue
         Yu = Y[items].astype(np.float64)
         A = YtY + (Yu.T * (c - 1.0)) @ Yu
         b = Yu.T @ c

@@ -20,6 +20,7 @@ import scipy.sparse as sp
 
 from .._params import Bool, Choice, Float, Int, RandomState, check_random_state
 from ..data.interactions import Interactions
+from ..errors import DataError
 from . import _mf_kernels as K
 from ._factors import FactorScoring
 from .base import Recommender, numba_threads
@@ -54,8 +55,20 @@ def _bm25_history(values, item_idx, length_norm, n_items, k1, b):
         np.float32)
 
 
+def _check_non_negative(values: np.ndarray, weighting: str | None) -> None:
+    # c = 1 + alpha * r < 1 would make the per-row systems indefinite for large alpha
+    # (the factors then grow without bound instead of failing)
+    if weighting != "log" and len(values) and float(np.min(values)) < 0:
+        raise DataError(f"ImplicitALS needs non-negative interaction values (confidence "
+                        f"1 + alpha * r), got a minimum of {float(np.min(values)):g}; "
+                        f"shift or clip them, or use weighting='log'")
+
+
 class ImplicitALS(FactorScoring, Recommender):
     """Confidence-weighted matrix factorisation for implicit feedback (Hu, Koren & Volinsky).
+
+    The interaction values r_ui must be non-negative (``weighting="log"`` clips them at
+    0); every stored cell counts as observed (p_ui = 1).
 
     Parameters
     ----------
@@ -66,8 +79,10 @@ class ImplicitALS(FactorScoring, Recommender):
     regularization : float
         L2 penalty lambda (default 0.01).
     alpha : float
-        Confidence slope: c_ui = 1 + alpha * r_ui (default 1.0). Note that the ``implicit``
-        library uses c_ui = alpha * r_ui instead.
+        Confidence slope: c_ui = 1 + alpha * r_ui (default 1.0). The ``implicit`` library
+        uses c_ui = alpha * r_ui instead, so on binary data likewise's ``alpha=a - 1`` is
+        implicit's ``alpha=a`` (the same objective and, from the same seed, the same
+        factors up to float rounding).
     weighting : {None, "bm25", "log"}
         Transform of the interaction values before the confidence: BM25 (items as
         documents, k1=100, b=0.8 as in implicit's examples) or log(1 + r).
@@ -110,6 +125,7 @@ class ImplicitALS(FactorScoring, Recommender):
 
     def _confidence(self, matrix: sp.csr_matrix) -> sp.csr_matrix:
         """c_ui = 1 + alpha * weighted r_ui, sharing the index arrays of ``matrix``."""
+        _check_non_negative(matrix.data, self.weighting)
         if self.weighting == "bm25":
             weighted, self.bm25_length_norm_ = bm25_weight(matrix, self._bm25_k1,
                                                            self._bm25_b)
@@ -145,6 +161,7 @@ class ImplicitALS(FactorScoring, Recommender):
         self.user_factors_, self.item_factors_ = X, Y
 
     def _score_history(self, item_idx: np.ndarray, values: np.ndarray) -> np.ndarray:
+        _check_non_negative(values, self.weighting)
         values = values.astype(np.float32)
         if self.weighting == "bm25":
             values = _bm25_history(values, item_idx, self.bm25_length_norm_, self.n_items,
