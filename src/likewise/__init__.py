@@ -51,6 +51,7 @@ _LAZY = {
     "SVDpp": "likewise.models.svd",
     "NMF": "likewise.models.nmf",
     "ALS": "likewise.models.als",
+    "BayesianMF": "likewise.models.bpmf",
     "ImplicitALS": "likewise.models.als",
     "BPR": "likewise.models.bpr",
     "EASE": "likewise.models.ease",

@@ -34,6 +34,7 @@ MODELS: dict[str, tuple[str, dict]] = {
     "svdpp": ("SVDpp", {}),
     "nmf": ("NMF", {}),
     "als": ("ALS", {}),
+    "bpmf": ("BayesianMF", {}),
     "implicit-als": ("ImplicitALS", {}),
     "bpr": ("BPR", {}),
     "ease": ("EASE", {}),

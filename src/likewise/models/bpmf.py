@@ -168,17 +168,18 @@ class BayesianMF(FactorScoring, Recommender):
         prior_mean = np.empty((S, k))
         prior_prec = np.empty((S, k, k))
         alphas = np.empty(S)
-        hint = (f"check the ratings' scale; a fixed precision (now {self.precision}) may be too "
-                "large: try precision=None")
+        hint = (f"The sampler overflowed: check init_std (now {self.init_std}) and the ratings' "
+                "scale" + (f"; try precision=None (sampled) instead of {self.precision}"
+                           if fixed else ""))
         self.train_rmse_ = []
         with numba_threads(self.num_threads):
             for sweep in range(self.iterations):
-                m_u, lam_u = B.sample_hyper(rng, U, beta0, nu0, W0_inv)
+                m_u, lam_u = self._hyper(rng, U, beta0, nu0, W0_inv, sweep, hint)
                 z = rng.standard_normal((n_users, k))
                 sse = float(B.sample_rows(*by_user, V, mu, lam_u, lam_u @ m_u, alpha, z,
                                           self.biased, U).sum())
                 check_finite(type(self).__name__, sse, sweep, hint)
-                m_v, lam_v = B.sample_hyper(rng, V, beta0, nu0, W0_inv)
+                m_v, lam_v = self._hyper(rng, V, beta0, nu0, W0_inv, sweep, hint)
                 z = rng.standard_normal((n_items, k))
                 sse = float(B.sample_rows(*by_item, U, mu, lam_v, lam_v @ m_v, alpha, z,
                                           self.biased, V).sum())
@@ -188,11 +189,15 @@ class BayesianMF(FactorScoring, Recommender):
                     alpha = B.sample_noise_precision(rng, sse, nnz)
                 i = slot.get(sweep)
                 if i is not None:
-                    user_f[:, i * f:(i + 1) * f] = U[:, off:]
-                    item_f[:, i * f:(i + 1) * f] = V[:, off:]
+                    with np.errstate(over="ignore"):  # float32 overflow is checked below
+                        user_f[:, i * f:(i + 1) * f] = U[:, off:]
+                        item_f[:, i * f:(i + 1) * f] = V[:, off:]
                     if self.biased:
                         user_b[i], item_b[i] = U[:, 0], V[:, 0]
                     prior_mean[i], prior_prec[i], alphas[i] = m_u, lam_u, alpha
+        with np.errstate(invalid="ignore"):
+            totals = [user_f.sum(dtype=np.float64), item_f.sum(dtype=np.float64)]
+        check_finite(type(self).__name__, totals, self.iterations - 1, hint)
         scale = np.float32(1.0 / np.sqrt(S))
         self.mu_ = mu
         self.n_samples_ = S
@@ -204,6 +209,17 @@ class BayesianMF(FactorScoring, Recommender):
         self.user_prior_mean_ = prior_mean
         self.user_prior_precision_ = prior_prec
         self.noise_precision_ = alphas
+
+    def _hyper(self, rng, X, beta0, nu0, W0_inv, sweep, hint):
+        """Draw one side's prior mean and precision; overflow fails ``fit`` clearly."""
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):
+                mean, precision = B.sample_hyper(rng, X, beta0, nu0, W0_inv)
+        except (np.linalg.LinAlgError, ValueError):  # non-finite or not positive definite
+            mean, precision = np.full(X.shape[1], np.nan), None
+        check_finite(type(self).__name__, [mean.sum(), np.nan if precision is None
+                                           else precision.sum()], sweep, hint)
+        return mean, precision
 
     # -- scoring ------------------------------------------------------------------------
     def _bias_terms(self):
