@@ -135,8 +135,8 @@ def test_missing_metadata_errors():
     data = likewise.Interactions.from_arrays([1, 2], [1, 2], [4.0, 5.0], item_metadata=meta)
     with pytest.raises(DataError, match="plot"):
         ContentKNN(text_fields=["plot"]).fit(data)
-    with pytest.raises(ConfigError, match="text_weight"):
-        ContentKNN(text_weight=0.0, list_weight=0.0).fit(data)
+    with pytest.raises(ConfigError, match="numeric_weight"):
+        ContentKNN(text_weight=0.0, list_weight=0.0, numeric_weight=0.0).fit(data)
 
 
 def _ndcg10(recs, test, uidx):

@@ -1,9 +1,11 @@
-"""Item vectors from metadata: TF-IDF (or sentence embeddings) of text, multi-hot of lists.
+"""Item vectors from metadata: TF-IDF (or sentence embeddings) of text, multi-hot of lists,
+soft quantile bins of numbers.
 
 The output is one L2-normalised row per item, so the dot product of two rows is their
 cosine similarity. Each block of features (all text fields together, then each list
-field) is normalised on its own and then weighted, so that a long description does not
-drown the genres (and vice versa); the weights say how much each block counts.
+field, then each numeric field) is normalised on its own and then weighted, so that a
+long description does not drown the genres (and vice versa); the weights say how much
+each block counts.
 
 >>> import pandas as pd
 >>> meta = pd.DataFrame({"title": ["Star Wars", "Star Trek", "Toy Story"],
@@ -30,9 +32,12 @@ __all__ = [
     "ENCODERS",
     "LIST_FIELD_NAMES",
     "default_fields",
+    "default_numeric_fields",
     "embed_texts",
     "metadata_vectors",
     "minilm_path",
+    "numeric_bins",
+    "numeric_bins_reference",
 ]
 
 #: Text encoders: scikit-learn TF-IDF (sparse) or the offline all-MiniLM-L6-v2 model.
@@ -60,6 +65,99 @@ def default_fields(metadata) -> tuple[list[str], list[str]]:
                 str(series.dtype).startswith("string"):
             text_fields.append(col)
     return text_fields, list_fields
+
+
+def default_numeric_fields(metadata) -> list[str]:
+    """The numeric columns used when ``numeric_fields`` is not given.
+
+    Integer and float columns (booleans, ids, paths and URLs excluded). For MovieLens this
+    is ``["year"]``.
+    """
+    out = []
+    for col in metadata.columns:
+        name = str(col).lower()
+        if name in _NOT_TEXT or name.endswith("_id") or name in ("uid", "iid", "pk"):
+            continue
+        dtype = metadata[col].dtype
+        if getattr(dtype, "kind", "O") in "iuf" and str(dtype).lower() not in ("bool", "boolean"):
+            out.append(col)
+    return out
+
+
+def _quantiles(values: np.ndarray) -> np.ndarray:
+    """Mid-rank empirical quantiles in (0, 1) of the finite values (ties share their rank); NaN elsewhere."""
+    from scipy.stats import rankdata
+
+    q = np.full(len(values), np.nan)
+    ok = np.isfinite(values)
+    if ok.any():
+        q[ok] = (rankdata(values[ok], method="average") - 0.5) / ok.sum()
+    return q
+
+
+def _centres(bandwidth: float) -> np.ndarray:
+    step = bandwidth / 2
+    return np.arange(-bandwidth, 1 + bandwidth + step / 2, step)
+
+
+#: Gaussian bumps below this value are dropped (they are ~3.7 bandwidths away).
+_BUMP_CUTOFF = 1e-3
+
+
+def numeric_bins(values: Any, bandwidth: float = 0.05) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Soft quantile bins of a numeric column: sparse L2-normalised Gaussian bumps.
+
+    Each value is mapped to its empirical quantile ``q`` in (0, 1) (so skewed or
+    clustered columns such as release years or prices are spread evenly), then encoded as
+    ``exp(-(q - c)^2 / (2 bandwidth^2))`` over centres ``c`` every ``bandwidth / 2``. The
+    dot product of two normalised rows is ``exp(-(q1 - q2)^2 / (4 bandwidth^2))``: items
+    close in rank are similar, smoothly, with no bin edges. Missing values get a zero row.
+
+    Returns the ``(n, n_centres)`` float32 CSR matrix and the centres.
+
+    Examples
+    --------
+    >>> m, centres = numeric_bins([1977, 1979, 1995, 1996], bandwidth=0.2)
+    >>> sims = (m @ m.T).toarray()
+    >>> bool(sims[2, 3] > sims[0, 2])
+    True
+    """
+    values = np.asarray(values, dtype=np.float64).reshape(-1)
+    if not (isinstance(bandwidth, (int, float)) and 0 < bandwidth <= 1):
+        raise ConfigError(f"numeric_bandwidth must be a number in (0, 1], got {bandwidth!r}")
+    q = _quantiles(values)
+    centres = _centres(bandwidth)
+    ok = np.isfinite(q)
+    step = bandwidth / 2
+    reach = int(np.ceil(np.sqrt(-2 * np.log(_BUMP_CUTOFF)) * bandwidth / step)) + 1
+    rows_ok = np.nonzero(ok)[0]
+    nearest = np.rint((q[ok] + bandwidth) / step).astype(np.int64)
+    cols = nearest[:, None] + np.arange(-reach, reach + 1)[None, :]
+    valid = (cols >= 0) & (cols < len(centres))
+    safe = np.clip(cols, 0, len(centres) - 1)
+    vals = np.exp(-0.5 * ((q[ok][:, None] - centres[safe]) / bandwidth) ** 2)
+    keep = valid & (vals >= _BUMP_CUTOFF)
+    rows = np.broadcast_to(rows_ok[:, None], cols.shape)[keep]
+    m = sp.csr_matrix((vals[keep].astype(np.float32), (rows, cols[keep])),
+                      shape=(len(values), len(centres)))
+    return _normalise_rows(m), centres
+
+
+def numeric_bins_reference(values: Any, bandwidth: float = 0.05) -> np.ndarray:
+    """Plain dense version of :func:`numeric_bins` (for tests and reading)."""
+    values = np.asarray(values, dtype=np.float64).reshape(-1)
+    q = _quantiles(values)
+    centres = _centres(bandwidth)
+    out = np.zeros((len(values), len(centres)))
+    for r, v in enumerate(q):
+        if not np.isfinite(v):
+            continue
+        for c, centre in enumerate(centres):
+            bump = np.exp(-0.5 * ((v - centre) / bandwidth) ** 2)
+            if bump >= _BUMP_CUTOFF:
+                out[r, c] = bump
+        out[r] /= np.linalg.norm(out[r])
+    return out.astype(np.float32)
 
 
 def _column(metadata, rows: np.ndarray, found: np.ndarray, col: str) -> list[str]:
@@ -145,8 +243,10 @@ def embed_texts(texts: Sequence[str], *, batch_size: int = 64,
 
 
 def metadata_vectors(metadata, ids: Any, *, text_fields: Sequence[str] | None = None,
-                     list_fields: Sequence[str] | None = None, text_weight: float = 1.0,
-                     list_weight: float = 1.0, encoder: str = "tfidf",
+                     list_fields: Sequence[str] | None = None,
+                     numeric_fields: Sequence[str] | None = None, text_weight: float = 1.0,
+                     list_weight: float = 1.0, numeric_weight: float = 1.0,
+                     numeric_bandwidth: float = 0.05, encoder: str = "tfidf",
                      max_features: int | None = None, min_df: int = 1,
                      ngram_max: int = 1, separator: str = "|"
                      ) -> tuple[sp.csr_matrix, list[str]]:
@@ -164,10 +264,16 @@ def metadata_vectors(metadata, ids: Any, *, text_fields: Sequence[str] | None = 
     list_fields : list of str, optional
         Columns of ``separator``-joined categories (genres, tags) -> multi-hot, one block per
         column. Default: see :func:`default_fields`.
-    text_weight, list_weight : float
-        Relative weight of the text block and of each list block (blocks are normalised
-        separately, scaled by the square root of their weight, and the whole row is then
-        normalised, so cosine = weighted average of the per-block cosines).
+    numeric_fields : list of str, optional
+        Numeric columns (release year, price) -> soft quantile bins (:func:`numeric_bins`),
+        one block per column. Default: see :func:`default_numeric_fields`; ``[]`` for none.
+    text_weight, list_weight, numeric_weight : float
+        Relative weight of the text block and of each list and numeric block (blocks are
+        normalised separately, scaled by the square root of their weight, and the whole row
+        is then normalised, so cosine = weighted average of the per-block cosines).
+    numeric_bandwidth : float
+        Width of the Gaussian bumps of numeric blocks, in quantiles (0.05: items within a
+        few percent of each other in rank are near-identical on that field).
     encoder : {"tfidf", "minilm"}
         TF-IDF (sublinear tf, English stop words kept: titles are short) or the offline
         all-MiniLM-L6-v2 sentence embeddings (``text`` extra).
@@ -178,7 +284,8 @@ def metadata_vectors(metadata, ids: Any, *, text_fields: Sequence[str] | None = 
     -------
     (scipy.sparse.csr_matrix, list of str)
         float32 ``(len(ids), n_features)`` matrix and the feature names
-        (``"text:<term>"``, ``"minilm:<j>"``, ``"<field>=<category>"``).
+        (``"text:<term>"``, ``"minilm:<j>"``, ``"<field>=<category>"``,
+        ``"<field>~q<centre>"``).
     """
     import pandas as pd
 
@@ -191,13 +298,16 @@ def metadata_vectors(metadata, ids: Any, *, text_fields: Sequence[str] | None = 
     auto_text, auto_list = default_fields(metadata)
     text_fields = auto_text if text_fields is None else list(text_fields)
     list_fields = auto_list if list_fields is None else list(list_fields)
-    missing = [c for c in [*text_fields, *list_fields] if c not in metadata.columns]
+    numeric_fields = default_numeric_fields(metadata) if numeric_fields is None \
+        else list(numeric_fields)
+    missing = [c for c in [*text_fields, *list_fields, *numeric_fields]
+               if c not in metadata.columns]
     if missing:
         raise DataError(f"item metadata has no column(s) {missing}; available: "
                         f"{list(map(str, metadata.columns))}")
-    if not text_fields and not list_fields:
-        raise DataError("no metadata columns to build item vectors from; pass text_fields or "
-                        f"list_fields (columns: {list(map(str, metadata.columns))})")
+    if not text_fields and not list_fields and not numeric_fields:
+        raise DataError("no metadata columns to build item vectors from; pass text_fields, "
+                        f"list_fields or numeric_fields (columns: {list(map(str, metadata.columns))})")
     ids = np.asarray(ids)
     if metadata.index.has_duplicates:
         dup = metadata.index[metadata.index.duplicated()][:5].tolist()
@@ -248,6 +358,17 @@ def metadata_vectors(metadata, ids: Any, *, text_fields: Sequence[str] | None = 
             blocks.append(block)
             names += [f"{col}={c}" for c in cats]
             weights.append(list_weight)
+    for col in numeric_fields:
+        raw = pd.to_numeric(metadata[col], errors="coerce").to_numpy(dtype=np.float64,
+                                                                      na_value=np.nan)
+        values = np.full(n, np.nan)
+        values[found] = raw[rows[found]]
+        if not np.isfinite(values).any():
+            continue
+        block, centres = numeric_bins(values, numeric_bandwidth)
+        blocks.append(block)
+        names += [f"{col}~q{c:.3f}" for c in centres]
+        weights.append(numeric_weight)
     if not blocks:
         return sp.csr_matrix((n, 0), dtype=np.float32), []
     scaled = [_normalise_rows(b) * np.float32(np.sqrt(w)) for b, w in zip(blocks, weights)]

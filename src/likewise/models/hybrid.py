@@ -288,9 +288,19 @@ class WeightedHybrid(_Hybrid):
     ----------
     models : dict
         Name -> recommender (fitted or not) or spec ``{"class": ..., "params": ...}``.
-    weights : dict, optional
-        Name -> non-negative weight (default: equal). Tune them with :meth:`fit_weights`
-        on a validation split, or with :func:`likewise.tune` over ``weights``.
+    weights : dict or list of dict, optional
+        Name -> non-negative weight (default: equal). With ``activity_bins``, a list of
+        such dicts, one per activity bucket (a single dict applies to every bucket). Tune
+        them with :meth:`fit_weights` on a validation split, or with
+        :func:`likewise.tune` over ``weights``.
+    activity_bins : list of int, optional
+        Ascending upper edges of user-activity buckets: ``[10, 50]`` makes three buckets,
+        users with <= 10 training interactions, 11-50, and more (a history passed to
+        ``recommend_from_history`` is bucketed by its length). Each bucket has its own
+        weights, so a user with three ratings can lean on content and popularity while a
+        user with three hundred leans on the collaborative model (weights as a function
+        of the number of interactions); :meth:`fit_weights` tunes every bucket on its own
+        validation users.
     normalisation : {"minmax", "zscore", "rank"}
         Per-user normalisation of each model's scores before blending, so models on
         different scales (ratings, cosines, counts) are comparable. A model that cannot
@@ -311,6 +321,15 @@ class WeightedHybrid(_Hybrid):
     ...     weights={"pop": 0.7, "content": 0.3}).fit(data)
     >>> blend.recommend([1], n=5).items.shape
     (1, 5)
+
+    Weights per user-activity bucket (users with <= 10 ratings, and the others):
+
+    >>> by_activity = likewise.WeightedHybrid(
+    ...     models={"pop": likewise.Popularity(), "content": likewise.ContentKNN()},
+    ...     weights=[{"pop": 0.8, "content": 0.2}, {"pop": 0.4, "content": 0.6}],
+    ...     activity_bins=[10]).fit(data)
+    >>> by_activity.weights_.shape  # (buckets, models in sorted name order)
+    (2, 2)
     """
 
     _param_spec: ClassVar[dict] = {
@@ -318,14 +337,15 @@ class WeightedHybrid(_Hybrid):
         "refit": Bool(),
     }
 
-    def __init__(self, models: dict | None = None, *, weights: dict | None = None,
+    def __init__(self, models: dict | None = None, *, weights: dict | list | None = None,
                  normalisation: str = "minmax", refit: bool = True,
-                 similarity_model: str | None = None):
+                 similarity_model: str | None = None, activity_bins: list[int] | None = None):
         self.models = models
         self.weights = weights
         self.normalisation = normalisation
         self.refit = refit
         self.similarity_model = similarity_model
+        self.activity_bins = activity_bins
 
     def _model_params(self):
         return dict(self.models or {})
@@ -339,24 +359,38 @@ class WeightedHybrid(_Hybrid):
                               f"got {self.models!r}")
         for name in self.models:
             self._check_name(name)
-        self._weight_vector(sorted(self.models))
+        self._bins()
+        self._weight_matrix(sorted(self.models))
         if self.similarity_model is not None and self.similarity_model not in self.models:
             raise ConfigError(f"WeightedHybrid: similarity_model must be one of "
                               f"{sorted(self.models)}, got {self.similarity_model!r}")
 
-    def _weight_vector(self, names: list[str]) -> np.ndarray:
-        if self.weights is None:
+    def _bins(self) -> np.ndarray:
+        """The activity bucket edges as an int array (empty: one bucket)."""
+        bins = self.activity_bins
+        if bins is None:
+            return np.zeros(0, dtype=np.int64)
+        ok = isinstance(bins, (list, tuple, np.ndarray)) and len(bins) > 0 and all(
+            isinstance(b, (int, np.integer)) and not isinstance(b, bool) and b >= 0 for b in bins)
+        if not ok or any(a >= b for a, b in zip(bins[:-1], bins[1:])):
+            raise ConfigError("WeightedHybrid: activity_bins must be None or a non-empty "
+                              f"strictly increasing list of integers >= 0, got {bins!r}")
+        return np.asarray(bins, dtype=np.int64)
+
+    def _weight_vector(self, names: list[str], weights: Any = None) -> np.ndarray:
+        weights = self.weights if weights is None else weights
+        if weights is None:
             return np.full(len(names), 1.0 / len(names))
-        if not isinstance(self.weights, dict):
+        if not isinstance(weights, dict):
             raise ConfigError(f"WeightedHybrid: weights must be a dict name -> weight, got "
-                              f"{self.weights!r}")
-        unknown = sorted(set(self.weights) - set(names))
+                              f"{weights!r}")
+        unknown = sorted(set(weights) - set(names))
         if unknown:
             raise ConfigError(f"WeightedHybrid: weights names {unknown} are not models "
                               f"({names})")
         w = []
         for name in names:
-            v = self.weights.get(name, 0.0)
+            v = weights.get(name, 0.0)
             if isinstance(v, bool) or not isinstance(v, (int, float, np.number)) or \
                     not np.isfinite(v) or v < 0:
                 raise ConfigError(f"WeightedHybrid: weights[{name!r}] must be a number >= 0, "
@@ -367,33 +401,64 @@ class WeightedHybrid(_Hybrid):
             raise ConfigError("WeightedHybrid: weights must not all be 0")
         return w / w.sum()
 
+    def _weight_matrix(self, names: list[str]) -> np.ndarray:
+        """(buckets, models) normalised weights from the ``weights`` parameter."""
+        n_buckets = len(self._bins()) + 1
+        if isinstance(self.weights, (list, tuple)):
+            if len(self.weights) != n_buckets:
+                raise ConfigError(f"WeightedHybrid: weights as a list needs one dict per "
+                                  f"activity bucket ({n_buckets} for activity_bins="
+                                  f"{self.activity_bins!r}), got {len(self.weights)}")
+            return np.stack([self._weight_vector(names, w if w is not None else {
+                nm: 1.0 for nm in names}) for w in self.weights])
+        return np.tile(self._weight_vector(names), (n_buckets, 1))
+
     def _fit(self, data: Interactions) -> None:
         self._fit_submodels(data)
-        self.weights_ = self._weight_vector(self.model_names_).astype(np.float64)
+        self.weights_ = self._weight_matrix(self.model_names_).astype(np.float64)
+
+    def _bucket_of(self, n_interactions: np.ndarray) -> np.ndarray:
+        """Activity bucket of users with these training interaction counts."""
+        bins = self._bins()
+        return np.searchsorted(bins, np.asarray(n_interactions), side="left")
+
+    def _row_weights(self, user_idx: np.ndarray) -> np.ndarray:
+        """(rows, models) weights of these users (by their activity bucket)."""
+        w = np.atleast_2d(self.weights_)
+        if w.shape[0] == 1:
+            return np.broadcast_to(w, (len(user_idx), w.shape[1]))
+        return w[self._bucket_of(np.diff(self.user_items_.indptr)[user_idx])]
 
     def _blend(self, parts: list[np.ndarray | None], weights: np.ndarray) -> np.ndarray:
+        """Weighted mean of the normalised parts; ``weights`` is (models,) or (rows, models)."""
         total = None
         wsum = None
-        for part, w in zip(parts, weights):
-            if part is None or w == 0:
+        for m, part in enumerate(parts):
+            w = weights[..., m]
+            if part is None or not np.any(w > 0):
                 continue
+            w = np.reshape(w, (-1, 1)) if np.ndim(w) else np.float64(w)
             has = np.isfinite(part).any(axis=1, keepdims=True)  # user known to this model
-            contrib = normalise_scores(part, self.normalisation) * np.float32(w)
+            contrib = normalise_scores(part, self.normalisation) * np.asarray(w, np.float32)
             contrib = np.where(has, contrib, 0.0)
+            wk = np.where(has, w, 0.0)
             total = contrib if total is None else total + contrib
-            wsum = np.where(has, w, 0.0) if wsum is None else wsum + np.where(has, w, 0.0)
+            wsum = wk if wsum is None else wsum + wk
         if total is None:
             raise UnsupportedError("no sub-model could score this request")
         return (total / np.where(wsum > 0, wsum, 1.0)).astype(np.float32)
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
-        parts = [self._sub_scores(name, user_idx) if w > 0 else None
-                 for name, w in zip(self.model_names_, self.weights_)]
-        return self._blend(parts, self.weights_)
+        weights = self._row_weights(user_idx)
+        parts = [self._sub_scores(name, user_idx) if (weights[:, m] > 0).any() else None
+                 for m, name in enumerate(self.model_names_)]
+        return self._blend(parts, weights)
 
     def _score_history(self, item_idx: np.ndarray, values: np.ndarray) -> np.ndarray:
+        w_all = np.atleast_2d(self.weights_)
+        weights = w_all[min(int(self._bucket_of(len(np.unique(item_idx)))), len(w_all) - 1)]
         parts = []
-        for name, w in zip(self.model_names_, self.weights_):
+        for name, w in zip(self.model_names_, weights):
             try:
                 s = self._sub_history(name, item_idx, values) if w > 0 else None
             except UnsupportedError:
@@ -401,11 +466,12 @@ class WeightedHybrid(_Hybrid):
             parts.append(None if s is None else s[None, :])
         if all(p is None for p in parts):
             raise UnsupportedError("none of the blended models can recommend from a history")
-        return self._blend(parts, self.weights_)[0]
+        return self._blend(parts, weights)[0]
 
     def _similar_items_idx(self, item_idx: np.ndarray, n: int):
         names = [self.similarity_model] if self.similarity_model else \
-            [self.model_names_[i] for i in np.argsort(-self.weights_, kind="stable")]
+            [self.model_names_[i] for i in np.argsort(-np.atleast_2d(self.weights_).mean(axis=0),
+                                                      kind="stable")]
         for name in names:
             model = self._cache_models[name]
             _, icols = self._maps()[name]
@@ -457,7 +523,10 @@ class WeightedHybrid(_Hybrid):
         Returns
         -------
         pandas.DataFrame
-            One row per candidate: the weights and the metric, best first.
+            One row per candidate: the weights and the metric, best first. With
+            ``activity_bins``, one block of rows per bucket (columns ``bucket`` and
+            ``users``, the bucket's validation users), each tuned on its own users, and
+            ``weights`` becomes one dict per bucket.
 
         Examples
         --------
@@ -490,8 +559,9 @@ class WeightedHybrid(_Hybrid):
             uidx = np.intersect1d(uidx, wanted[wanted >= 0])
         if len(uidx) == 0:
             raise DataError("the validation data has no interactions for users the model knows")
-        totals = np.zeros(len(candidates))
-        count = 0
+        bucket = self._bucket_of(np.diff(self.user_items_.indptr)[uidx])
+        n_buckets = len(self._bins()) + 1
+        totals = np.zeros((n_buckets, len(candidates)))
         for lo, hi in _blocks(len(uidx), self._block_rows()):
             block = uidx[lo:hi]
             parts = [self._sub_scores(name, block) for name in names]
@@ -500,6 +570,7 @@ class WeightedHybrid(_Hybrid):
                 has = np.isfinite(part).any(axis=1, keepdims=True)
                 norm.append((normalise_scores(part, self.normalisation), has))
             rel_block = rel[block]
+            b_block = bucket[lo:hi]
             for c, w in enumerate(candidates):
                 total = np.zeros((len(block), self.n_items), dtype=np.float32)
                 wsum = np.zeros((len(block), 1))
@@ -510,15 +581,37 @@ class WeightedHybrid(_Hybrid):
                 total /= np.where(wsum > 0, wsum, 1.0).astype(np.float32)
                 self._mask(total, block, np.arange(len(block)), None, None)
                 top, _ = top_n(total, k)
-                totals[c] += _ranking_metric(kind, top, rel_block, k).sum()
-            count += len(block)
-        scores = totals / count
-        best = int(np.argmax(scores))
-        self.weights = {nm: float(round(v, 6)) for nm, v in zip(names, candidates[best])}
+                per_user = _ranking_metric(kind, top, rel_block, k)
+                totals[:, c] += np.bincount(b_block, weights=per_user, minlength=n_buckets)
+        counts = np.bincount(bucket, minlength=n_buckets)
+        overall = totals.sum(axis=0) / len(uidx)
+        # buckets without validation users take the overall best candidate
+        best = [int(np.argmax(totals[b] / counts[b])) if counts[b] else int(np.argmax(overall))
+                for b in range(n_buckets)]
+        chosen = [{nm: float(round(v, 6)) for nm, v in zip(names, candidates[i])} for i in best]
+        self.weights = chosen[0] if self.activity_bins is None else chosen
         self.weights_ = candidates[best].astype(np.float64)
         table = pd.DataFrame(candidates, columns=[f"w_{nm}" for nm in names])
-        table[metric] = scores
-        return table.sort_values(metric, ascending=False, kind="stable").reset_index(drop=True)
+        if self.activity_bins is None:
+            table[metric] = overall
+            return table.sort_values(metric, ascending=False, kind="stable").reset_index(drop=True)
+        frames = []
+        for b, label in enumerate(_bucket_labels(self._bins())):
+            part = table.copy()
+            part.insert(0, "bucket", label)
+            part["users"] = int(counts[b])
+            part[metric] = totals[b] / counts[b] if counts[b] else np.nan
+            frames.append(part.sort_values(metric, ascending=False, kind="stable"))
+        return pd.concat(frames, ignore_index=True)
+
+
+def _bucket_labels(bins: np.ndarray) -> list[str]:
+    """``["<=10", "11-50", ">50"]`` for bins ``[10, 50]``."""
+    labels, lo = [], 0
+    for edge in bins:
+        labels.append(f"<={edge}" if lo == 0 else f"{lo}-{edge}")
+        lo = int(edge) + 1
+    return [*labels, f">{bins[-1]}" if len(bins) else "all"]
 
 
 def _parse_metric(metric: str) -> tuple[str, int]:
