@@ -8,7 +8,12 @@ import scipy.sparse as sp
 import likewise
 from likewise.errors import ConfigError, DataError
 from likewise.models.content import (
+    PRIOR_GRID,
+    SHRINKAGE_GRID,
     ContentKNN,
+    _blend_prior,
+    _holdout,
+    prior_grid_ndcg,
     profile_scores,
     profile_scores_reference,
     user_weights,
@@ -19,10 +24,23 @@ from likewise.testing import RecommenderContract
 class TestContentKNNExplicit(RecommenderContract):
     kind = "explicit"
     invalid_params = [dict(encoder="word2vec"), dict(min_df=0), dict(list_weight=-1.0),
-                      dict(popularity_prior=1.5), dict(text_fields="title")]
+                      dict(popularity_prior=1.5), dict(text_fields="title"),
+                      dict(numeric_weight=-0.5)]
 
     def make_model(self, **params):
         return ContentKNN(**params)
+
+
+class TestContentKNNAutoPrior(RecommenderContract):
+    kind = "explicit"
+    invalid_params = [dict(popularity_prior="automatic"), dict(profile_shrinkage=-1.0),
+                      dict(numeric_bandwidth=0.0), dict(numeric_fields="year"),
+                      dict(random_state=-3)]
+
+    def make_model(self, **params):
+        params.setdefault("popularity_prior", "auto")
+        params.setdefault("profile_shrinkage", "auto")
+        return ContentKNN(centered=False, **params)
 
 
 class TestContentKNNImplicitWithPrior(RecommenderContract):
@@ -145,18 +163,13 @@ def _ndcg10(recs, test, uidx):
     return ndcg_at_k(recs.item_indices, test.matrix[uidx], 10)
 
 
-def test_content_profile_vs_popularity_for_cold_users(ml100k):
-    """Users with <= 10 training interactions on a per-user holdout (see docs/content.md).
-
-    Measured (3 splits, benchmarks/bench_content.py): content with the popularity prior
-    is on par with popularity (0.1234 vs 0.1216 mean NDCG@10; it wins 2 of 3 splits), pure
-    content profiles are far below popularity but well above chance. The issue's target
-    (content strictly beats popularity) is therefore NOT asserted; parity is.
-    """
+def _simulated_cold(data, seed):
+    """Per-user holdout, then 30% of users keep k ~ U{1..10} training ratings (as in
+    benchmarks/bench_content.py; ML100K has no user with fewer than 20 ratings)."""
     from likewise.splits import user_holdout
 
-    train, test = user_holdout(ml100k, test_size=0.2, random_state=0)
-    rng = np.random.default_rng(0)
+    train, test = user_holdout(data, test_size=0.2, random_state=seed)
+    rng = np.random.default_rng(seed)
     cold = rng.random(train.n_users) < 0.3
     keep_k = rng.integers(1, 11, size=train.n_users)
     rows = train.user_indices()
@@ -166,17 +179,115 @@ def test_content_profile_vs_popularity_for_cold_users(ml100k):
     train = train.take(np.nonzero(~cold[rows] | (rank < keep_k[rows]))[0])
     counts = np.diff(train.matrix.indptr)
     uidx = np.nonzero((counts <= 10) & (np.diff(test.matrix.indptr) > 0))[0]
+    return train, test, uidx
+
+
+def test_content_profile_beats_popularity_for_cold_users(ml100k):
+    """Users with <= 10 training interactions on a per-user holdout (see docs/content.md).
+
+    Measured over 10 splits (benchmarks/bench_content.py), the content profile with year
+    bins and the prior chosen on an internal validation split beats popularity on every
+    split (+0.010 to +0.037 NDCG@10; split 0: 0.1353 vs 0.1164). The bound below fails if
+    the gain on split 0 drops under 0.01.
+    """
+    train, test, uidx = _simulated_cold(ml100k, 0)
     assert len(uidx) > 200
     users = train.users.ids[uidx]
     pop = likewise.Popularity().fit(train)
-    cont = ContentKNN(popularity_prior=0.9, centered=False).fit(train)
+    auto = ContentKNN(popularity_prior="auto", profile_shrinkage="auto", centered=False,
+                      random_state=0).fit(train)
     pure = ContentKNN(centered=False).fit(train)
     rand = likewise.Random(random_state=0).fit(train)
     ndcg_pop = _ndcg10(pop.recommend(users, n=10), test, uidx)
-    ndcg_content = _ndcg10(cont.recommend(users, n=10), test, uidx)
+    ndcg_auto = _ndcg10(auto.recommend(users, n=10), test, uidx)
     ndcg_pure = _ndcg10(pure.recommend(users, n=10), test, uidx)
     ndcg_rand = _ndcg10(rand.recommend(users, n=10), test, uidx)
-    assert ndcg_content >= ndcg_pop - 0.005, (ndcg_content, ndcg_pop)
-    assert ndcg_content > ndcg_pure
-    # pure content (no prior) is well above chance, though below popularity on ML100K
+    assert ndcg_auto > ndcg_pop + 0.01, (ndcg_auto, ndcg_pop)
+    assert 0 < auto.popularity_prior_ < 1
+    # pure content (no prior) is well above chance, though far below popularity on ML100K
     assert ndcg_pure > 2 * ndcg_rand
+    assert ndcg_pure < ndcg_pop
+
+
+def test_year_bins_carry_the_signal(ml100k):
+    """The numeric (year) block is what lifts the profile: with the same prior, dropping it
+    costs ~0.04 NDCG@10 on this split (measured 0.1339 with, 0.0949 without)."""
+    train, test, uidx = _simulated_cold(ml100k, 0)
+    users = train.users.ids[uidx]
+    with_year = ContentKNN(popularity_prior=0.6, centered=False).fit(train)
+    without = ContentKNN(popularity_prior=0.6, centered=False, numeric_fields=[]).fit(train)
+    assert any(n.startswith("year~q") for n in with_year.feature_names_)
+    assert not any(n.startswith("year~q") for n in without.feature_names_)
+    a = _ndcg10(with_year.recommend(users, n=10), test, uidx)
+    b = _ndcg10(without.recommend(users, n=10), test, uidx)
+    assert a > b + 0.01, (a, b)
+
+
+def test_blend_prior_and_shrinkage():
+    cos = np.array([[1.0, 0.0], [1.0, 0.0]], dtype=np.float32)
+    prior = np.array([0.0, 1.0], dtype=np.float32)
+    out = _blend_prior(cos.copy(), prior, np.array([1, 99]), 0.5, 1.0)
+    # user with 1 interaction: profile weight 1/2; with 99: 99/100
+    np.testing.assert_allclose(out, [[0.25, 0.5], [0.495, 0.5]], atol=1e-6)
+    np.testing.assert_array_equal(_blend_prior(cos.copy(), prior, np.array([1, 2]), 0.0, 5.0),
+                                  cos)
+
+
+def test_holdout_takes_a_fifth_of_each_user():
+    m = sp.random(50, 80, density=0.2, random_state=3, format="csr", dtype=np.float32)
+    m.data[:] = 1
+    keep, held = _holdout(m, np.random.default_rng(0))
+    n, n_held = np.diff(m.indptr), np.diff(held.indptr)
+    np.testing.assert_array_equal(np.diff(keep.indptr) + n_held, n)
+    np.testing.assert_array_equal(n_held, np.where(n >= 2, np.maximum(1, np.rint(0.2 * n)), 0))
+    assert (keep.multiply(held)).nnz == 0
+
+
+def test_prior_grid_matches_a_plain_evaluation(ml100k):
+    """The grid table equals NDCG@10 of the model's own recommendations for the same split."""
+    from likewise.metrics import ndcg_at_k
+
+    data = likewise.testing.contract_data("explicit")
+    model = ContentKNN(centered=False).fit(data)
+    keep, held = _holdout(model.user_items_, np.random.default_rng(1))
+    users = np.nonzero(np.diff(held.indptr) > 0)[0]
+    table = prior_grid_ndcg(keep, held, users, model.item_vectors_, False, (0.0, 0.7),
+                            (0.0, 10.0))
+    assert table.shape == (2, 2) and table[0, 0] == table[0, 1]
+    part = likewise.Interactions.from_arrays(
+        data.users.ids[keep.tocoo().row], data.items.ids[keep.tocoo().col], keep.tocoo().data,
+        item_metadata=data.item_metadata)
+    for (i, b), (j, k) in [((1, 0.7), (1, 10.0)), ((0, 0.0), (0, 0.0))]:
+        m = ContentKNN(centered=False, popularity_prior=b, profile_shrinkage=k).fit(part)
+        ids = data.users.ids[users]
+        recs = m.recommend(ids, n=10)
+        # map to the grid's item indices
+        idx = np.where(recs.item_indices >= 0, model.items_.index(
+            m.items_.ids_of(np.maximum(recs.item_indices, 0)).ravel(), "ignore").reshape(
+            recs.item_indices.shape), -1)
+        got = ndcg_at_k(idx, (held[users] > 0).astype(np.float32), 10)
+        assert got == pytest.approx(table[i, j], abs=1e-6)
+
+
+def test_auto_prior_is_chosen_on_training_data_only_and_reproducible():
+    data = likewise.testing.contract_data("explicit")
+    a = ContentKNN(popularity_prior="auto", profile_shrinkage="auto", random_state=3).fit(data)
+    b = ContentKNN(popularity_prior="auto", profile_shrinkage="auto", random_state=3).fit(data)
+    assert a.popularity_prior_ in PRIOR_GRID and a.profile_shrinkage_ in SHRINKAGE_GRID
+    assert (a.popularity_prior_, a.profile_shrinkage_) == (b.popularity_prior_,
+                                                           b.profile_shrinkage_)
+    table = a.prior_validation_
+    assert table.shape == (len(PRIOR_GRID), len(SHRINKAGE_GRID))
+    i, j = PRIOR_GRID.index(a.popularity_prior_), SHRINKAGE_GRID.index(a.profile_shrinkage_)
+    assert table[i, j] == table.max()
+    fixed = ContentKNN(popularity_prior=0.3, profile_shrinkage="auto", random_state=3).fit(data)
+    assert fixed.popularity_prior_ == 0.3 and fixed.prior_validation_.shape == (1, 6)
+    plain = ContentKNN(popularity_prior=0.3).fit(data)
+    assert not hasattr(plain, "prior_validation_") and plain.profile_shrinkage_ == 0.0
+
+
+def test_auto_prior_with_too_little_data_falls_back():
+    data = _cold_start_data()  # every user has <= 2 interactions
+    model = ContentKNN(popularity_prior="auto", random_state=0).fit(data)
+    assert 0.0 <= model.popularity_prior_ <= 1.0
+    assert model.recommend(["u3"], n=1).items.shape == (1, 1)
