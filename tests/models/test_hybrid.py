@@ -34,6 +34,18 @@ class TestWeightedHybridRank(RecommenderContract):
                                "content": CONTENT}, normalisation="rank", **params)
 
 
+class TestWeightedHybridActivityBins(RecommenderContract):
+    kind = "explicit"
+    invalid_params = [dict(activity_bins=[50, 10]), dict(activity_bins=[]),
+                      dict(activity_bins=[1.5]), dict(weights=[{"pop": 1.0}])]
+
+    def make_model(self, **params):
+        params.setdefault("models", {"pop": POP, "content": CONTENT})
+        params.setdefault("weights", [{"pop": 0.9, "content": 0.1}, {"pop": 0.2, "content": 0.8}])
+        params.setdefault("activity_bins", [140])  # ~a third of the contract users below
+        return WeightedHybrid(**params)
+
+
 class TestSwitchingHybrid(RecommenderContract):
     kind = "explicit"
     invalid_params = [dict(user_threshold=-1), dict(warm=None), dict(cold_item_weight=-2.0)]
@@ -42,7 +54,7 @@ class TestSwitchingHybrid(RecommenderContract):
         params.setdefault("warm", {"class": "Baseline"})
         params.setdefault("cold_user", CONTENT)
         params.setdefault("cold_item", CONTENT)
-        params.setdefault("user_threshold", 60)  # ~a third of the contract users are cold
+        params.setdefault("user_threshold", 140)  # ~a third of the contract users are cold
         return SwitchingHybrid(**params)
 
 
@@ -140,3 +152,56 @@ def test_likewise_tune_searches_the_weights():
                            folds=2, progress=False)
     assert result.best_params["weights"] in grid["weights"]
     assert len(result.results) == 2
+
+
+def test_activity_bins_blend_each_bucket_with_its_weights():
+    data = contract_data("explicit")
+    pop = likewise.Popularity().fit(data)
+    cont = likewise.ContentKNN().fit(data)
+    blend = WeightedHybrid({"p": pop, "c": cont}, weights=[{"p": 3, "c": 1}, {"p": 1, "c": 1}],
+                           activity_bins=[140], refit=False).fit(data)
+    np.testing.assert_allclose(blend.weights_, [[0.25, 0.75], [0.5, 0.5]])  # sorted: c, p
+    counts = np.diff(data.matrix.indptr)
+    low, high = np.nonzero(counts <= 140)[0][:3], np.nonzero(counts > 140)[0][:3]
+    assert len(low) and len(high)
+    u = np.r_[low, high]
+    n = data.n_items
+    pn, cn = normalise_scores(pop._score(u)), normalise_scores(cont._score(u))[:, :n]
+    w_pop = np.where(counts[u] <= 140, 0.75, 0.5)[:, None]
+    np.testing.assert_allclose(blend._score(u)[:, :n], w_pop * pn + (1 - w_pop) * cn, atol=1e-6)
+    # a history is bucketed by its length: 2 items -> the first bucket
+    items = data.items.ids[:2]
+    h = blend.recommend_from_history(items, [5.0, 4.0], n=5)
+    alone = WeightedHybrid({"p": pop, "c": cont}, weights={"p": 3, "c": 1},
+                           refit=False).fit(data).recommend_from_history(items, [5.0, 4.0], n=5)
+    np.testing.assert_array_equal(h.items, alone.items)
+    with pytest.raises(ConfigError, match="one dict per activity bucket"):
+        WeightedHybrid({"p": pop, "c": cont}, weights=[{"p": 1}], activity_bins=[60],
+                       refit=False).fit(data)
+
+
+def test_fit_weights_per_activity_bucket():
+    """Each bucket gets the candidate that is best on its own validation users."""
+    from likewise.splits import user_holdout
+
+    data = likewise.datasets.movielens("100k")
+    train, valid = user_holdout(data, test_size=0.2, random_state=1)
+    blend = WeightedHybrid({"pop": likewise.Popularity(), "content": likewise.ContentKNN()},
+                           activity_bins=[60]).fit(train)
+    table = blend.fit_weights(valid, metric="ndcg@10", step=0.25)
+    assert list(table.columns) == ["bucket", "w_content", "w_pop", "users", "ndcg@10"]
+    assert list(table["bucket"].unique()) == ["<=60", ">60"] and len(table) == 10
+    assert isinstance(blend.weights, list) and len(blend.weights) == 2
+    assert table["users"].sum() // 5 == len(np.nonzero(np.diff(valid.matrix.indptr) > 0)[0])
+    from likewise.metrics import ndcg_at_k
+
+    counts = np.diff(train.matrix.indptr)
+    for b, (label, part) in enumerate(table.groupby("bucket", sort=False)):
+        best = part.iloc[0]
+        assert best["ndcg@10"] == part["ndcg@10"].max()
+        assert blend.weights[b]["content"] == pytest.approx(best["w_content"])
+        mask = (counts <= 60) if label == "<=60" else (counts > 60)
+        uidx = np.nonzero(mask & (np.diff(valid.matrix.indptr) > 0))[0]
+        recs = blend.recommend(train.users.ids[uidx], n=10)
+        assert ndcg_at_k(recs.item_indices, valid.matrix[uidx], 10) == \
+            pytest.approx(best["ndcg@10"], abs=1e-6)

@@ -227,7 +227,7 @@ def embed_texts(texts: Sequence[str], *, batch_size: int = 64,
     Examples
     --------
     >>> vecs = embed_texts(["a space opera", "a film about space"])  # doctest: +SKIP
-    >>> vecs.shape
+    >>> vecs.shape  # doctest: +SKIP
     (2, 384)
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -690,7 +690,7 @@ class SwitchingHybrid(_Hybrid):
     >>> import likewise
     >>> data = likewise.datasets.movielens("100k")
     >>> model = likewise.SwitchingHybrid(warm=likewise.Baseline(),
-    ...                                  cold_user=likewise.ContentKNN(popularity_prior=0.9),
+    ...                                  cold_user=likewise.ContentKNN(popularity_prior="auto"),
     ...                                  user_threshold=10).fit(data)
     >>> model.recommend([1], n=3).items.shape
     (1, 3)
