@@ -11,12 +11,19 @@ malloc settings (which must be set before the process starts) can be compared:
 
 each with and without ``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=1073741824``.
 
-The query benchmark times ``likewise.index`` exact search (the backend ImageSimilarity
-uses by default) for one query vector against 100,000 random unit vectors of the
-EfficientNet-Lite0 dimension (1280), and the end-to-end ``similar_images`` call
-(CNN embedding of the query photo + search).
+The query benchmark times ``ImageSimilarity.similar_to_vector`` (the search behind
+``similar_images``, without the CNN pass of the query photo) one query at a time over
+100,000 catalogue vectors, and its recall@5 against exact full-dimension cosine search, for
+the default (``search_dim="auto"``: PCA-128 first pass + exact re-rank of 20 x n
+candidates), full exact search, other PCA sizes / re-rank depths, and HNSW over the
+PCA-reduced vectors. The catalogue is built from REAL EfficientNet-Lite0 embeddings
+(:func:`real_corpus`: 1,000 "products" cut from the scikit-image photos x 4 augmented shots,
+cached under /tmp) grown to 100,000 vectors with :func:`grow_corpus` (product mean + noise
+with the real within-product covariance); queries are held-out real shots. Random unit
+vectors (no structure) are the control.
 
-Run: ``.venv/bin/python benchmarks/bench_images.py [--images 128] [--repeats 3]``
+Run: ``.venv/bin/python benchmarks/bench_images.py [--images 128] [--repeats 3]
+[--skip-throughput] [--skip-queries] [--vectors 100000] [--queries 200]``
 """
 
 from __future__ import annotations
@@ -96,45 +103,296 @@ def run_child(mode: str, paths_file: str, repeats: int, malloc: bool) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def query_benchmark(n_vectors: int = 100_000, dim: int = 1280, n_queries: int = 200,
-                    hnsw: bool = True):
-    """Single-query latency of the exact and HNSW indexes over random unit vectors (yields rows).
+# ---------------------------------------------------------------------------------------
+# a structured evaluation corpus from real EfficientNet-Lite0 embeddings
+# ---------------------------------------------------------------------------------------
+CORPUS_PHOTOS = ["astronaut", "brick", "camera", "cat", "cell", "chelsea", "clock", "coffee",
+                 "coins", "colorwheel", "grass", "gravel", "hubble_deep_field",
+                 "immunohistochemistry", "logo", "moon", "page", "retina", "rocket", "text"]
 
-    Random Gaussian directions are the hardest case for HNSW (no cluster structure), so
-    its recall here is a lower bound for real image embeddings.
+
+def _photos() -> list:
+    import skimage.data as skdata
+    from PIL import Image
+
+    out = []
+    for name in CORPUS_PHOTOS:
+        arr = getattr(skdata, name)()
+        img = Image.fromarray(arr)
+        if img.mode == "RGBA":
+            bg = Image.new("RGB", img.size, (255, 255, 255))
+            bg.paste(img, mask=img.split()[3])
+            img = bg
+        out.append(img.convert("RGB"))
+    return out
+
+
+def _random_item(photos: list, rng: np.random.Generator):
+    """A 'product photo': a random region (10-100% of the area) of one photo, or (30%) two
+    regions of different photos side by side."""
+    from PIL import Image
+
+    def region(img, lo=0.1):
+        w, h = img.size
+        area = rng.uniform(lo, 1.0) * w * h
+        aspect = np.exp(rng.uniform(np.log(3 / 4), np.log(4 / 3)))
+        cw = int(min(w, max(32, np.sqrt(area * aspect))))
+        ch = int(min(h, max(32, np.sqrt(area / aspect))))
+        x, y = rng.integers(0, w - cw + 1), rng.integers(0, h - ch + 1)
+        return img.crop((x, y, x + cw, y + ch))
+
+    a = region(photos[rng.integers(len(photos))])
+    if rng.random() < 0.3:
+        b = region(photos[rng.integers(len(photos))], 0.2).resize(a.size)
+        both = Image.new("RGB", (2 * a.size[0], a.size[1]))
+        both.paste(a, (0, 0))
+        both.paste(b, (a.size[0], 0))
+        a = both
+    return a
+
+
+def _augment(img, rng: np.random.Generator):
+    """A new shot of the same product: crop (60-100% area), flip, rotation (+-20 deg),
+    brightness/contrast/saturation (x0.7-1.3), downscale (40-100%), JPEG (quality 30-95)."""
+    import io as _io
+
+    from PIL import Image, ImageEnhance
+
+    w, h = img.size
+    s = np.sqrt(rng.uniform(0.6, 1.0))
+    cw, ch = max(16, int(w * s)), max(16, int(h * s))
+    x, y = rng.integers(0, w - cw + 1), rng.integers(0, h - ch + 1)
+    out = img.crop((x, y, x + cw, y + ch))
+    if rng.random() < 0.5:
+        out = out.transpose(Image.FLIP_LEFT_RIGHT)
+    out = out.rotate(rng.uniform(-20, 20), resample=Image.BILINEAR, fillcolor=(128, 128, 128))
+    for enhance in (ImageEnhance.Brightness, ImageEnhance.Contrast, ImageEnhance.Color):
+        out = enhance(out).enhance(rng.uniform(0.7, 1.3))
+    f = rng.uniform(0.4, 1.0)
+    out = out.resize((max(16, int(out.size[0] * f)), max(16, int(out.size[1] * f))),
+                     Image.BILINEAR)
+    buf = _io.BytesIO()
+    out.save(buf, format="JPEG", quality=int(rng.integers(30, 96)))
+    return Image.open(_io.BytesIO(buf.getvalue())).convert("RGB")
+
+
+def real_corpus(n_items: int = 1000, shots: int = 4, seed: int = 0,
+                cache: str = "/tmp/likewise-image-corpus") -> dict:
+    """Real EfficientNet-Lite0 embeddings of ``n_items`` products x ``shots`` augmented shots.
+
+    Returns ``{"vectors": (n_items * shots, 1280), "item": (n,) product number}``; cached as
+    .npy files under ``cache`` (keyed by the arguments).
     """
     import torch
 
+    from likewise.features import images as im
+
+    folder = Path(cache) / f"items{n_items}-shots{shots}-seed{seed}"
+    if (folder / "vectors.npy").exists():
+        return {"vectors": np.load(folder / "vectors.npy"), "item": np.load(folder / "item.npy")}
+    torch.set_num_threads(2)
+    spec = im.get_model("efficientnet-lite0")
+    net = im._network(spec).to(memory_format=torch.channels_last)
+    rng = np.random.default_rng(seed)
+    photos = _photos()
+    vectors, item, batch = [], [], []
+    t0 = time.perf_counter()
+    for i in range(n_items):
+        base = _random_item(photos, rng)
+        for _ in range(shots):
+            batch.append(im.preprocess(_augment(base, rng), spec.image_size))
+            item.append(i)
+        if len(batch) >= 32 or i == n_items - 1:
+            vectors.append(im._run(spec, net, np.stack(batch), True))
+            batch = []
+            done = sum(len(v) for v in vectors)
+            print(f"\r  embedded {done}/{n_items * shots} "
+                  f"({done / (time.perf_counter() - t0):.1f} images/s)", end="", flush=True)
+    print()
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {"vectors": np.concatenate(vectors), "item": np.asarray(item, dtype=np.int64)}
+    for k, v in out.items():
+        np.save(folder / f"{k}.npy", v)
+    return out
+
+
+def grow_corpus(vectors: np.ndarray, item: np.ndarray, n_total: int, noise: float = 1.0,
+                seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Grow real embeddings to ``n_total`` vectors keeping their structure.
+
+    Every synthetic vector is the mean embedding of a real product (products taken in
+    turn) plus Gaussian noise whose covariance is ``noise**2`` times the pooled
+    within-product covariance of the real shots (the residuals of each real shot from its
+    product mean, so the noise lies in the directions real augmentations move an
+    embedding), re-normalised to unit length: "more shots of the same products". The real
+    vectors come first. Returns ``(vectors, item)``.
+    """
+    rng = np.random.default_rng(seed)
+    items, inverse, counts = np.unique(item, return_inverse=True, return_counts=True)
+    means = np.zeros((len(items), vectors.shape[1]))
+    np.add.at(means, inverse, vectors)
+    means /= counts[:, None]
+    resid = (vectors - means[inverse]) * np.sqrt(counts / np.maximum(counts - 1, 1))[inverse, None]
+    m = n_total - len(vectors)
+    owner = np.arange(m) % len(items)
+    rng.shuffle(owner)
+    out = np.empty((n_total, vectors.shape[1]), dtype=np.float32)
+    out[: len(vectors)] = vectors
+    for lo in range(0, m, 8192):
+        hi = min(m, lo + 8192)
+        z = rng.standard_normal((hi - lo, len(resid)))
+        synth = means[owner[lo:hi]] + noise * (z @ resid) / np.sqrt(len(resid))
+        out[len(vectors) + lo: len(vectors) + hi] = synth / np.linalg.norm(synth, axis=1,
+                                                                          keepdims=True)
+    return out, np.r_[item, items[owner]]
+
+
+def query_corpus(n_total: int = 100_000, n_queries: int = 200, noise: float = 1.0,
+                 n_items: int = 1000, shots: int = 4, seed: int = 0, unlisted: bool = False):
+    """(catalogue vectors, catalogue product, query vectors, query product).
+
+    Real corpus: ``n_items`` products x ``shots`` real shots (:func:`real_corpus`). The last
+    shot of every product is held out; ``n_queries`` of them (random products) are the
+    queries, real embeddings of shots the catalogue never saw. The other shots are grown
+    to ``n_total`` catalogue vectors with :func:`grow_corpus`. ``unlisted``: instead, every
+    tenth product is left out of the catalogue entirely and the queries are shots of those
+    (a photo of a product that is not in the catalogue).
+    """
+    corpus = real_corpus(n_items, shots, seed)
+    vectors, item = corpus["vectors"], corpus["item"]
+    shot = np.arange(len(item)) % shots
+    held = (item % 10 == 9) if unlisted else (shot == shots - 1)
+    cat, cat_item = grow_corpus(vectors[~held], item[~held], n_total, noise, seed)
+    rng = np.random.default_rng(seed + 1)
+    pick = np.sort(rng.choice(np.nonzero(held)[0], n_queries, replace=False))
+    return cat, cat_item, vectors[pick], item[pick]
+
+
+def random_corpus(n_total: int = 100_000, n_queries: int = 200, dim: int = 1280, seed: int = 0):
+    """Unstructured control: random unit vectors, queries = a catalogue vector + 5% noise."""
+    rng = np.random.default_rng(seed)
+    cat = rng.standard_normal((n_total, dim), dtype=np.float32)
+    cat /= np.linalg.norm(cat, axis=1, keepdims=True)
+    q = cat[rng.integers(0, n_total, n_queries)] + \
+        0.05 * rng.standard_normal((n_queries, dim), dtype=np.float32)
+    return cat, None, q / np.linalg.norm(q, axis=1, keepdims=True), None
+
+
+def query_benchmark(corpus, configs, k: int = 5):
+    """Single-query latency and recall@k of ``ImageSimilarity.similar_to_vector`` (yields rows).
+
+    Each configuration is a dict of ImageSimilarity parameters. The model is built with
+    ``from_embeddings`` (PCA fit included in "fit s"); "index s" is the search index build
+    (first query); the latency is the median over one-at-a-time queries after a warm-up.
+    Ground truth: exact full-dimension cosine search (``likewise.index`` exact backend).
+    """
+    import gc
+
+    import torch
+
     from likewise import index
+    from likewise.features import images as im
+    from likewise.models.image import ImageSimilarity
 
     torch.set_num_threads(2)
-    rng = np.random.default_rng(0)
-    vectors = rng.standard_normal((n_vectors, dim), dtype=np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    # queries near catalogue items (a perturbed copy), as a photo of a listed product is
-    queries = vectors[rng.integers(0, n_vectors, n_queries)] + \
-        0.05 * rng.standard_normal((n_queries, dim), dtype=np.float32)
-    exact_ids = None
-    configs = [("exact", {})] + ([("hnsw", {"M": 16, "ef_construction": 100, "ef": 64})]
-                                 if hnsw else [])
-    for backend, params in configs:
+    cat, cat_item, queries, q_item = corpus
+    exact = index.build(cat, metric="cosine").query(queries, k=k).ids
+    same = None if cat_item is None else float(np.mean(cat_item[exact] == q_item[:, None]))
+    space = im.get_model("efficientnet-lite0").cache_key()
+    emb = im.ImageEmbeddings(ids=np.arange(len(cat)), paths=np.arange(len(cat)).astype(str),
+                             vectors=cat, model=space)
+    for params in configs:
+        gc.collect()
         t = time.perf_counter()
-        idx = index.build(vectors, metric="cosine", backend=backend, **params)
+        model = ImageSimilarity.from_embeddings(emb, **params)
+        fit = time.perf_counter() - t
+        t = time.perf_counter()
+        model.similar_to_vector(queries[0], n=k)  # builds the index (and compiles kernels)
         build = time.perf_counter() - t
-        idx.query(queries[:2], k=5)  # warm up (kernel compile / cache load)
+        for q in queries[:3]:
+            model.similar_to_vector(q, n=k)
         lat, ids = [], []
         for q in queries:
             t = time.perf_counter()
-            found = idx.query(q[None, :], k=5)
+            found = model.similar_to_vector(q, n=k)
             lat.append(time.perf_counter() - t)
-            ids.append(found.ids[0])
-        ids = np.asarray(ids)
-        if exact_ids is None:
-            exact_ids = ids
+            ids.append(found.ids.astype(np.int64))
         lat = np.asarray(lat) * 1000
-        yield {"backend": backend, "params": params, "build_s": build,
+        d = model.search_components_.shape[1] if model.search_components_ is not None else 0
+        yield {"params": params, "dim": d, "fit_s": fit, "index_s": build,
                "median_ms": float(np.median(lat)), "p95_ms": float(np.percentile(lat, 95)),
-               "recall@5": float(index.recall(ids, exact_ids, k=5))}
+               "recall": float(index.recall(np.asarray(ids), exact, k=k)),
+               "same_product": same}
+        del model
+
+
+def variance_captured(vectors: np.ndarray, dims=(64, 128, 256)) -> list[float]:
+    """Share of the total variance on the top ``dims`` principal axes (structure check)."""
+    from likewise.models.image import pca_basis
+
+    comp, mean = pca_basis(vectors, max(dims))
+    sample = vectors[np.random.default_rng(0).choice(len(vectors), min(len(vectors), 10_000),
+                                                     replace=False)] - mean
+    total = float(np.einsum("ij,ij->", sample, sample))
+    proj = sample @ comp
+    return [float(np.einsum("ij,ij->", proj[:, :d], proj[:, :d])) / total for d in dims]
+
+
+def float16_scan_ms(cat: np.ndarray, repeats: int = 3) -> float:
+    """Median ms of one float16 query x catalogue product in NumPy (option (c): half the bytes)."""
+    c16 = cat.astype(np.float16)
+    q16 = cat[0].astype(np.float16)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        c16 @ q16
+        times.append(time.perf_counter() - t)
+    return float(np.median(times)) * 1000
+
+
+def print_query_tables(n_total: int = 100_000, n_queries: int = 200) -> None:
+    print(f"\nSimilarity query: {n_total:,} catalogue vectors (1280-d), k=5, one query at a "
+          f"time, {n_queries} queries; ImageSimilarity.similar_to_vector; load average now "
+          f"{os.getloadavg()[0]:.1f}\n")
+    structured = [("auto", {}), ("full exact", {"search_dim": 0})]
+    structured += [(f"pca {d}, rerank {r}", {"search_dim": d, "rerank": r})
+                   for d, r in ((64, 20), (128, 10), (128, 20), (128, 40), (256, 20))]
+    structured += [("pca 128 + hnsw, rerank 20", {"search_dim": 128, "backend": "hnsw"})]
+    for label, corpus, configs in (
+            ("real-embedding corpus, noise x1.0", query_corpus(n_total, n_queries, 1.0),
+             structured),
+            ("real-embedding corpus, noise x1.5", query_corpus(n_total, n_queries, 1.5),
+             structured[:2] + structured[4:5]),
+            ("real-embedding corpus, queries of products not in the catalogue",
+             query_corpus(n_total, n_queries, 1.0, unlisted=True),
+             structured[:3] + structured[-1:]),
+            ("random unit vectors (no structure)", random_corpus(n_total, n_queries),
+             structured[:2] + structured[4:5])):
+        print(f"\n{label}\n")
+        print("| configuration | pca dim | fit s | index s | median ms | p95 ms | recall@5 |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        same = None
+        for row, (name, _) in zip(query_benchmark(corpus, [c for _, c in configs]), configs):
+            same = row["same_product"]
+            print(f"| {name} | {row['dim']} | {row['fit_s']:.1f} | {row['index_s']:.1f} | "
+                  f"{row['median_ms']:.2f} | {row['p95_ms']:.2f} | {row['recall']:.3f} |",
+                  flush=True)
+        if same is not None:
+            print(f"\nexact top-5 neighbours of the same product as the query: {same:.1%}")
+        if label.startswith("real") and "1.0" in label:
+            print(f"float16 full scan in NumPy (option c): {float16_scan_ms(corpus[0]):.0f} ms")
+            real = real_corpus()
+            held = np.arange(len(real["item"])) % 4 == 3
+            for name, x in (("real shots (3,000)", real["vectors"][~held]),
+                            ("grown catalogue (100,000)", corpus[0])):
+                share = variance_captured(x)
+                print(f"variance on the top 64 / 128 / 256 principal axes, {name}: "
+                      + " / ".join(f"{v:.1%}" for v in share))
+        if label.startswith("random"):
+            share = variance_captured(corpus[0])
+            print("variance on the top 64 / 128 / 256 principal axes: "
+                  + " / ".join(f"{v:.1%}" for v in share))
+    print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
 
 
 def main() -> None:
@@ -143,6 +401,9 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--skip-queries", action="store_true")
+    parser.add_argument("--vectors", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=200)
     args = parser.parse_args()
     if args.child:
         child(args.child[0], args.child[1], args.repeats)
@@ -177,14 +438,8 @@ def main() -> None:
             for mode in ("naive", "batched"):
                 print(f"{mode}: malloc env / default: "
                       f"{best[(mode, True)] / best[(mode, False)]:.2f}x")
-    print(f"\nSimilarity query: 100,000 x 1280 unit vectors (EfficientNet-Lite0 dimension), "
-          f"cosine, k=5, one query at a time, 200 queries (load average now "
-          f"{os.getloadavg()[0]:.1f})\n")
-    print("| backend | build s | median ms | p95 ms | recall@5 vs exact |")
-    print("|---|---:|---:|---:|---:|")
-    for q in query_benchmark():
-        print(f"| {q['backend']} {q['params'] or ''} | {q['build_s']:.1f} | "
-              f"{q['median_ms']:.2f} | {q['p95_ms']:.2f} | {q['recall@5']:.3f} |", flush=True)
+    if not args.skip_queries:
+        print_query_tables(args.vectors, args.queries)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,15 @@ Fitted on interactions whose item metadata has an image path per item, it is als
 content recommender: a user's profile is the weighted average of the image vectors of
 the items they interacted with, and items are ranked by cosine to it (so it plugs into
 :class:`~likewise.WeightedHybrid` / :class:`~likewise.SwitchingHybrid`).
+
+Large catalogues (``search_dim``): one exact query over 100,000 EfficientNet-Lite0 vectors
+(1280 float32 each) reads 512 MB, about 60-90 ms on a 2-core machine. From
+:data:`AUTO_SEARCH_MIN_IMAGES` images on, ``similar_images`` / ``similar_items`` therefore
+search in two steps by default: the vectors projected on the catalogue's top
+:data:`AUTO_SEARCH_DIM` principal components (a 10x smaller scan) give ``rerank * n``
+candidates, which are re-ranked by their exact full-dimension cosine. The returned scores
+are exact cosines; only a true neighbour missing from the candidates can be lost
+(measured recall@5 against exact search: see benchmarks/results/images.md).
 """
 
 from __future__ import annotations
@@ -29,7 +38,15 @@ from ..errors import ConfigError, DataError
 from .base import Recommender
 from .content import user_weights
 
-__all__ = ["ImageSimilarity", "SimilarImages"]
+__all__ = ["AUTO_SEARCH_DIM", "AUTO_SEARCH_MIN_IMAGES", "ImageSimilarity", "SimilarImages",
+           "pca_basis"]
+
+#: ``search_dim="auto"`` searches reduced vectors first from this many catalogue images on.
+AUTO_SEARCH_MIN_IMAGES = 20_000
+#: principal components ``search_dim="auto"`` keeps for a large catalogue.
+AUTO_SEARCH_DIM = 128
+#: rows of the catalogue (sampled) the principal components are computed from
+_PCA_MAX_ROWS = 10_000
 
 
 @dataclass
@@ -78,7 +95,18 @@ class ImageSimilarity(Recommender):
     cache_dir : path, optional
         On-disk embedding cache keyed by file content (re-fits embed only new files).
     backend : str
-        :mod:`likewise.index` backend for ``similar_images`` / ``similar_items``.
+        :mod:`likewise.index` backend for ``similar_images`` / ``similar_items`` (it searches
+        the reduced vectors when ``search_dim`` is active).
+    search_dim : "auto" or int
+        First-pass search dimension. ``0``: search the full vectors (exact cosine with
+        ``backend="exact"``). ``d > 0``: project the catalogue on its top ``d`` principal
+        components (computed in ``fit``), find ``rerank * n`` candidates by inner product
+        there, and re-rank them by exact full-dimension cosine. ``"auto"`` (default):
+        :data:`AUTO_SEARCH_DIM` (128) when the catalogue has at least
+        :data:`AUTO_SEARCH_MIN_IMAGES` (20,000) images, else ``0``. A ``d`` not below the
+        embedding dimension means ``0``.
+    rerank : int
+        Candidates re-ranked per requested neighbour when ``search_dim`` is active.
     max_pixels : int
         Decompression-bomb limit per image.
     centered : bool
@@ -94,6 +122,11 @@ class ImageSimilarity(Recommender):
         Boolean per item.
     skipped_ : list of [path, reason]
         Images that could not be read.
+    search_components_ : numpy.ndarray or None
+        ``(dim, search_dim)`` principal axes of the catalogue vectors used by the first-pass
+        search (None: the full vectors are searched).
+    search_mean_ : numpy.ndarray or None
+        ``(dim,)`` mean catalogue vector (the PCA centre).
 
     Examples
     --------
@@ -107,6 +140,8 @@ class ImageSimilarity(Recommender):
         "model": Any_(),
         "batch_size": Int(1),
         "backend": Choice(("exact", "annoy", "hnsw", "faiss")),
+        "search_dim": Any_(),
+        "rerank": Int(1),
         "max_pixels": Int(0),
         "centered": Bool(),
         "progress": Bool(),
@@ -115,6 +150,7 @@ class ImageSimilarity(Recommender):
     def __init__(self, *, image_column: str = "image", image_root: str | None = None,
                  model: str = "efficientnet-lite0", batch_size: int = 32,
                  cache_dir: str | None = None, backend: str = "exact",
+                 search_dim: int | str = "auto", rerank: int = 20,
                  max_pixels: int = 89_478_485, centered: bool = True, progress: bool = False):
         self.image_column = image_column
         self.image_root = image_root
@@ -122,6 +158,8 @@ class ImageSimilarity(Recommender):
         self.batch_size = batch_size
         self.cache_dir = cache_dir
         self.backend = backend
+        self.search_dim = search_dim
+        self.rerank = rerank
         self.max_pixels = max_pixels
         self.centered = centered
         self.progress = progress
@@ -135,6 +173,10 @@ class ImageSimilarity(Recommender):
         if not isinstance(self.image_column, str):
             raise ConfigError(f"ImageSimilarity: image_column must be a column name, got "
                               f"{self.image_column!r}")
+        d = self.search_dim
+        if d != "auto" and (isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 0):
+            raise ConfigError(f"ImageSimilarity: search_dim must be 'auto' or an integer >= 0, "
+                              f"got {d!r}")
 
     # -- fitting ----------------------------------------------------------------------
     def _fit(self, data: Interactions) -> None:
@@ -168,18 +210,51 @@ class ImageSimilarity(Recommender):
         emb = embed_images(full, model=spec, batch_size=self.batch_size,
                            cache_dir=self.cache_dir, progress=self.progress,
                            ids=np.arange(len(full)), max_pixels=self.max_pixels)
-        vectors = np.zeros((len(self.items_), spec.dim), dtype=np.float32)
-        has = np.zeros(len(self.items_), dtype=bool)
-        rows = item_idx[emb.ids.astype(np.int64)]
-        vectors[rows] = emb.vectors
-        has[rows] = True
-        self.item_vectors_ = vectors
-        self.has_image_ = has
+        self._set_vectors(item_idx[emb.ids.astype(np.int64)], emb.vectors, spec.dim)
         image_paths = np.full(len(self.items_), "", dtype=object)
         image_paths[item_idx] = full
         self.image_paths_ = np.asarray(image_paths.astype(str))
         self.skipped_ = [[p, r] for p, r in emb.skipped]
         self.embedding_space_ = emb.model
+
+    def _set_vectors(self, rows: np.ndarray, vectors: np.ndarray, dim: int) -> None:
+        """Item vectors (rows of the vocabulary) and the reduced-search basis."""
+        self.item_vectors_ = np.zeros((len(self.items_), dim), dtype=np.float32)
+        self.item_vectors_[rows] = vectors
+        self.has_image_ = np.zeros(len(self.items_), dtype=bool)
+        self.has_image_[rows] = True
+        n_images = int(self.has_image_.sum())
+        d = self.search_dim
+        if d == "auto":
+            d = AUTO_SEARCH_DIM if n_images >= AUTO_SEARCH_MIN_IMAGES else 0
+        if 0 < d < dim and n_images > 0:
+            sample = np.nonzero(self.has_image_)[0]
+            if len(sample) > _PCA_MAX_ROWS:  # sample before gathering: no catalogue copy
+                sample = np.sort(np.random.default_rng(0).choice(sample, _PCA_MAX_ROWS,
+                                                                 replace=False))
+            self.search_components_, self.search_mean_ = pca_basis(
+                self.item_vectors_[sample], int(d))
+        else:
+            self.search_components_ = self.search_mean_ = None
+
+    def _empty_catalogue(self, ids: np.ndarray) -> None:
+        """Fitted state for a catalogue without users (``from_folder``/``from_embeddings``)."""
+        self._reset()
+        self.items_ = Vocabulary(ids)
+        self.users_ = Vocabulary(np.empty(0, dtype=str))
+        self.kind_ = "implicit"
+        self.rating_scale_ = None
+        self.global_mean_ = None
+        self.user_items_ = sp.csr_matrix((0, len(ids)), dtype=np.float32)
+        self.item_popularity_ = np.zeros(len(ids), dtype=np.float32)
+        self.user_weights_ = sp.csr_matrix((0, len(ids)), dtype=np.float32)
+
+    @classmethod
+    def _new(cls, params: dict) -> ImageSimilarity:
+        self = cls(**params)
+        validate(cls.__name__, cls._param_spec, self.get_params())
+        self._check_params(None)
+        return self
 
     @classmethod
     def from_folder(cls, folder: str | os.PathLike, **params: Any) -> ImageSimilarity:
@@ -195,42 +270,148 @@ class ImageSimilarity(Recommender):
         """
         from ..features.images import list_images
 
-        self = cls(**params)
-        validate(cls.__name__, cls._param_spec, self.get_params())
-        self._check_params(None)
+        self = cls._new(params)
         folder = Path(folder)
         files = list_images(folder)
         if not files:
             raise DataError("no image files here (extensions: .jpg .png .webp ...)", path=folder)
         ids = np.asarray([f.relative_to(folder).as_posix() for f in files], dtype=str)
-        self._reset()
-        self.items_ = Vocabulary(ids)
-        self.users_ = Vocabulary(np.empty(0, dtype=str))
-        self.kind_ = "implicit"
-        self.rating_scale_ = None
-        self.global_mean_ = None
-        self.user_items_ = sp.csr_matrix((0, len(ids)), dtype=np.float32)
-        self.item_popularity_ = np.zeros(len(ids), dtype=np.float32)
+        self._empty_catalogue(ids)
         self.image_root = None
         self._embed(np.arange(len(ids)), np.asarray([str(f) for f in files]))
-        self.user_weights_ = sp.csr_matrix((0, len(ids)), dtype=np.float32)
         self.fitted_ = True
         return self
 
-    # -- the index --------------------------------------------------------------------
+    @classmethod
+    def from_embeddings(cls, embeddings: Any, **params: Any) -> ImageSimilarity:
+        """A fitted model over precomputed embeddings (no user, like :meth:`from_folder`).
+
+        Parameters
+        ----------
+        embeddings : ImageEmbeddings
+            From :func:`likewise.features.images.embed_images` with the same ``model``
+            (its ``ids``, ``paths`` and unit ``vectors`` become the catalogue).
+        **params
+            Constructor parameters (``model``, ``search_dim``, ``backend``, ...).
+
+        Examples
+        --------
+        >>> from likewise.features.images import embed_images  # doctest: +SKIP
+        >>> emb = embed_images("photos/", cache_dir=".cache")  # doctest: +SKIP
+        >>> model = ImageSimilarity.from_embeddings(emb)  # doctest: +SKIP
+        """
+        from ..features.images import get_model
+        from ..index.base import _as_matrix, normalise_rows
+
+        self = cls._new(params)
+        spec = get_model(self.model)
+        space = getattr(embeddings, "model", None)
+        if space is None or not hasattr(embeddings, "vectors") or not hasattr(embeddings, "ids"):
+            raise DataError(f"from_embeddings expects ImageEmbeddings (from embed_images), got "
+                            f"{type(embeddings).__name__}")
+        if space and space != spec.cache_key():
+            raise ConfigError(f"the embeddings come from {space!r} but model={self.model!r} "
+                              f"embeds queries as {spec.cache_key()!r}; pass the same model")
+        vectors = _as_matrix(embeddings.vectors, "embeddings.vectors", spec.dim)
+        ids = np.asarray(embeddings.ids)
+        if len(ids) != len(vectors) or len(ids) == 0:
+            raise DataError(f"from_embeddings needs one id per vector and at least one; got "
+                            f"{len(ids)} ids for {len(vectors)} vectors")
+        paths = getattr(embeddings, "paths", None)
+        paths = np.asarray(ids if paths is None or len(paths) != len(ids) else paths).astype(str)
+        self._empty_catalogue(ids)
+        self.image_root = None
+        self._set_vectors(np.arange(len(ids)), normalise_rows(vectors), spec.dim)
+        self.image_paths_ = paths
+        self.skipped_ = [[str(p), str(r)] for p, r in getattr(embeddings, "skipped", [])]
+        self.embedding_space_ = spec.cache_key()
+        self.fitted_ = True
+        return self
+
+    # -- search -----------------------------------------------------------------------
     def _index(self):
+        """The search index over image rows: full vectors (cosine) or reduced ones (dot)."""
         if getattr(self, "_cache_index", None) is None:
             from .. import index
 
             rows = np.nonzero(self.has_image_)[0]
             if len(rows) == 0:
                 raise DataError("no item has a readable image; see model.skipped_")
-            self._cache_index = index.build(self.item_vectors_[rows], ids=rows,
-                                            metric="cosine", backend=self.backend)
+            if getattr(self, "search_components_", None) is None:
+                self._cache_index = index.build(self.item_vectors_[rows], ids=rows,
+                                                metric="cosine", backend=self.backend)
+            else:
+                self._cache_index = index.build(self._reduce(rows), ids=rows, metric="dot",
+                                                backend=self.backend)
         return self._cache_index
+
+    def _reduce(self, rows: np.ndarray) -> np.ndarray:
+        """Catalogue rows projected on the principal axes: ``(x - mean) @ components``."""
+        from ..index.exact import _blas_single_thread
+
+        comp = np.asarray(self.search_components_, dtype=np.float32)
+        mean = np.asarray(self.search_mean_, dtype=np.float32)
+        out = np.empty((len(rows), comp.shape[1]), dtype=np.float32)
+        with _blas_single_thread():  # steady on a busy machine (see pca_basis)
+            for lo in range(0, len(rows), 8192):  # no full-size centred copy
+                hi = min(len(rows), lo + 8192)
+                out[lo:hi] = (self.item_vectors_[rows[lo:hi]] - mean) @ comp
+        return out
+
+    def _search(self, q: np.ndarray, k: int,
+                exclude: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Rows and cosines of the ``k`` best catalogue images per unit query vector.
+
+        ``exclude``: one item row per query left out of its results (its own image). With
+        ``search_dim`` active, ``rerank * k`` candidates from the reduced space are scored
+        exactly (:meth:`_rerank`). Padding: row -1, score NaN.
+        """
+        idx = self._index()
+        if getattr(self, "search_components_", None) is None:
+            found = (idx.query(q, k=k) if exclude is None
+                     else idx.query_ids(exclude, k=k))
+            rows = np.where(found.positions >= 0, found.ids, -1).astype(np.int64)
+            return rows, found.scores
+        from ..index.exact import _blas_single_thread
+
+        n_cand = min(len(idx), max(self.rerank * k, k + 1))
+        with _blas_single_thread():
+            reduced = q @ np.asarray(self.search_components_, dtype=np.float32)
+        found = idx.query(reduced, k=n_cand)
+        cand = np.where(found.positions >= 0, found.ids, -1).astype(np.int64)
+        return self._rerank(q, cand, k, exclude)
+
+    def _rerank(self, q: np.ndarray, cand: np.ndarray, k: int,
+                exclude: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` candidates (rows, -1 = none) of highest exact cosine, ties by row."""
+        k_out = min(k, cand.shape[1] - (exclude is not None))
+        rows_out = np.full((len(q), k_out), -1, dtype=np.int64)
+        scores_out = np.full((len(q), k_out), np.nan, dtype=np.float32)
+        block = max(1, 2**22 // max(1, cand.shape[1] * q.shape[1]))  # ~16 MB of gathered rows
+        for lo in range(0, len(q), block):
+            hi = min(len(q), lo + block)
+            c = cand[lo:hi]
+            valid = c >= 0
+            if exclude is not None:
+                valid &= c != exclude[lo:hi, None]
+            vecs = np.asarray(self.item_vectors_[np.where(valid, c, 0)], dtype=np.float32)
+            s = np.einsum("qcd,qd->qc", vecs, q[lo:hi]).astype(np.float32)
+            key = np.where(valid, -s, np.inf)
+            order = np.lexsort((c, key), axis=1)[:, :k_out]
+            top = np.take_along_axis(c, order, axis=1)
+            ok = np.take_along_axis(valid, order, axis=1)
+            rows_out[lo:hi] = np.where(ok, top, -1)
+            scores_out[lo:hi] = np.where(ok, np.take_along_axis(s, order, axis=1), np.nan)
+        return rows_out, scores_out
 
     def _after_load(self) -> None:
         self._cache_index = None
+
+    def _answer(self, rows: np.ndarray, scores: np.ndarray) -> SimilarImages:
+        keep = rows >= 0
+        rows = rows[keep]
+        return SimilarImages(ids=self.items_.ids_of(rows), paths=self.image_paths_[rows],
+                             scores=np.asarray(scores)[keep].astype(np.float32))
 
     def similar_images(self, image: Any, n: int = 5) -> SimilarImages:
         """The ``n`` catalogue images most similar to a query image.
@@ -253,21 +434,50 @@ class ImageSimilarity(Recommender):
 
         _check_n(n)
         vec = embed_image(image, model=get_model(self.model), max_pixels=self.max_pixels)
-        found = self._index().query(vec[None, :], k=n)
-        rows = found.ids[0]
-        rows = rows[rows >= 0].astype(np.int64)
-        return SimilarImages(ids=self.items_.ids_of(rows), paths=self.image_paths_[rows],
-                             scores=found.scores[0][: len(rows)].astype(np.float32))
+        return self.similar_to_vector(vec, n=n)
+
+    def similar_to_vector(self, vector: Any, n: int = 5) -> SimilarImages:
+        """The ``n`` catalogue images most similar to an embedding (cosine).
+
+        Parameters
+        ----------
+        vector : array-like
+            ``(dim,)`` vector in the model's embedding space (e.g. from
+            :func:`likewise.features.images.embed_image`); normalised here.
+        n : int
+            How many results.
+
+        Returns
+        -------
+        SimilarImages
+            Best first; ``scores`` are exact cosines also when ``search_dim`` is active.
+
+        Examples
+        --------
+        >>> model.similar_to_vector(model.item_vectors_[0], n=3).ids  # doctest: +SKIP
+        """
+        self._check_fitted()
+        from ..index.base import _as_matrix, normalise_rows
+        from .base import _check_n
+
+        _check_n(n)
+        q = np.asarray(vector)
+        if q.ndim != 1:
+            raise DataError(f"vector must be 1-D (one embedding), got shape {q.shape}")
+        q = normalise_rows(_as_matrix(q[None, :], "vector", self.item_vectors_.shape[1]))
+        rows, scores = self._search(q, n)
+        return self._answer(rows[0], scores[0])
 
     def _similar_items_idx(self, item_idx: np.ndarray, n: int):
         out_i = np.full((len(item_idx), n), -1, dtype=np.int64)
         out_s = np.full((len(item_idx), n), np.nan, dtype=np.float32)
         has = self.has_image_[item_idx]
         if has.any():
-            found = self._index().query_ids(item_idx[has], k=n)
-            k = found.ids.shape[1]
-            out_i[has, :k] = np.where(found.positions >= 0, found.ids, -1)
-            out_s[has, :k] = found.scores
+            q = np.asarray(self.item_vectors_[item_idx[has]], dtype=np.float32)
+            rows, scores = self._search(q, n, exclude=item_idx[has])
+            k = rows.shape[1]
+            out_i[has, :k] = rows
+            out_s[has, :k] = scores
         return out_i, out_s
 
     # -- user profiles ----------------------------------------------------------------
@@ -285,3 +495,58 @@ class ImageSimilarity(Recommender):
         row.sum_duplicates()
         w = user_weights(row, self.centered and self.kind_ == "explicit")
         return (self._profiles(w) @ self.item_vectors_.T)[0]
+
+
+def pca_basis(vectors: np.ndarray, dim: int, max_rows: int = _PCA_MAX_ROWS,
+              seed: int = 0, power_iterations: int = 6) -> tuple[np.ndarray, np.ndarray]:
+    """Top ``dim`` principal axes and the mean of ``vectors`` (a seeded row sample at most).
+
+    The covariance matrix of (at most ``max_rows`` sampled) rows comes from one float32
+    product; its top eigenvectors from a seeded randomized subspace iteration (block power
+    method with ``dim`` + oversampling vectors, then an exact eigendecomposition of the small
+    projected matrix), which costs a fraction of a full ``eigh`` of the ``n_features``
+    square matrix (used when ``dim`` is close to ``n_features``). Axes are sorted by
+    variance, each with its largest-magnitude entry positive (deterministic signs).
+
+    Returns ``(components, mean)``: ``(n_features, dim)`` and ``(n_features,)`` float32.
+    ``(x - mean) @ components`` are the reduced coordinates and ``q @ components`` the
+    query's: their inner product is ``q . x`` up to a per-query constant and the part of
+    ``x`` outside the kept axes.
+
+    Examples
+    --------
+    >>> x = np.random.default_rng(0).normal(size=(500, 8)) * np.arange(1, 9)
+    >>> comp, mean = pca_basis(x, 2)
+    >>> comp.shape, bool(abs(comp[7, 0]) > 0.9)
+    ((8, 2), True)
+    """
+    from ..index.exact import _blas_single_thread
+
+    # one BLAS thread: OpenBLAS' spinning threads make these small products and QRs many
+    # times slower (and erratic) on a busy machine
+    with _blas_single_thread():
+        return _pca_basis(np.asarray(vectors), dim, max_rows, seed, power_iterations)
+
+
+def _pca_basis(x: np.ndarray, dim: int, max_rows: int, seed: int,
+               power_iterations: int) -> tuple[np.ndarray, np.ndarray]:
+    if len(x) > max_rows:
+        x = x[np.sort(np.random.default_rng(seed).choice(len(x), max_rows, replace=False))]
+    x = x.astype(np.float32)
+    mean = x.mean(axis=0, dtype=np.float64)
+    x -= mean.astype(np.float32)
+    cov = (x.T @ x).astype(np.float64) / max(1, len(x) - 1)
+    n_features = cov.shape[0]
+    width = dim + max(10, dim // 2)
+    if width >= n_features // 2:
+        _, vecs = np.linalg.eigh(cov)
+        comp = vecs[:, ::-1][:, :dim]
+    else:
+        q = np.random.default_rng(seed).standard_normal((n_features, width))
+        for _ in range(power_iterations + 1):
+            q, _ = np.linalg.qr(cov @ q)
+        vals, small = np.linalg.eigh(q.T @ cov @ q)
+        comp = q @ small[:, ::-1][:, :dim]
+    flip = np.sign(comp[np.abs(comp).argmax(axis=0), np.arange(comp.shape[1])])
+    comp = comp * np.where(flip == 0, 1.0, flip)
+    return comp.astype(np.float32), mean.astype(np.float32)
