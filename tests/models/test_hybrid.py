@@ -205,3 +205,89 @@ def test_fit_weights_per_activity_bucket():
         recs = blend.recommend(train.users.ids[uidx], n=10)
         assert ndcg_at_k(recs.item_indices, valid.matrix[uidx], 10) == \
             pytest.approx(best["ndcg@10"], abs=1e-6)
+
+
+def _ml_split(seed):
+    from likewise.splits import user_holdout
+
+    return user_holdout(likewise.datasets.movielens("100k"), test_size=0.2, random_state=seed)
+
+
+def test_fit_weights_one_se_rule_leans_on_prefer_within_noise():
+    """One-SE rule: the chosen candidate is within one (independently recomputed) standard
+    error of the best and, among those, has the most weight on ``prefer``."""
+    from likewise.metrics import ndcg_at_k
+
+    train, valid = _ml_split(1)
+    pop, cont = likewise.Popularity().fit(train), likewise.ContentKNN().fit(train)
+    blend = WeightedHybrid({"pop": pop, "content": cont}, refit=False).fit(train)
+    best_table = blend.fit_weights(valid, step=0.05)
+    table = blend.fit_weights(valid, step=0.05, selection="one_se", prefer="pop")
+    assert list(table.columns) == ["w_content", "w_pop", "ndcg@10", "se", "chosen"]
+    assert table["chosen"].sum() == 1
+    pd.testing.assert_series_equal(best_table["ndcg@10"], table["ndcg@10"])  # same curve
+    best, pick = table.iloc[0], table[table["chosen"]].iloc[0]
+    assert blend.weights["content"] == pytest.approx(pick["w_content"])
+    assert pick["w_pop"] > best["w_pop"]  # the curve is flat near the best here
+    within = table[table["ndcg@10"] >= best["ndcg@10"] - table["se"]]
+    assert pick["w_pop"] == within["w_pop"].max()
+    outside = table.drop(within.index)
+    assert (outside["ndcg@10"] < best["ndcg@10"] - outside["se"]).all()
+    # the standard error of the paired per-user difference, recomputed from recommendations
+    uidx = np.nonzero(np.diff(valid.matrix.indptr) > 0)[0]
+    per_user = []
+    for row in (best, pick):
+        model = WeightedHybrid({"pop": pop, "content": cont}, refit=False,
+                               weights={"pop": row["w_pop"], "content": row["w_content"]}).fit(train)
+        recs = model.recommend(train.users.ids[uidx], n=10)
+        per_user.append(ndcg_at_k(recs.item_indices, valid.matrix[uidx], 10, per_user=True))
+    diff = per_user[1] - per_user[0]
+    assert diff.mean() == pytest.approx(pick["ndcg@10"] - best["ndcg@10"], abs=1e-6)
+    assert pick["se"] == pytest.approx(diff.std(ddof=1) / np.sqrt(len(diff)), rel=1e-6)
+    # leaning the other way never picks less content than the plain best
+    blend.fit_weights(valid, step=0.05, selection="one_se", prefer="content")
+    assert blend.weights["content"] >= best["w_content"]
+
+
+def test_fit_weights_pools_validation_folds_per_bucket():
+    """With (fit, validation) pairs, each bucket's curve is the user-weighted mean of the
+    folds' curves, users bucketed by their interactions in the fold's fit part."""
+    folds = [_ml_split(s) for s in (1, 2)]
+    models = {"pop": likewise.Popularity(), "content": likewise.ContentKNN()}
+    train, _ = _ml_split(3)
+    blend = WeightedHybrid(models, activity_bins=[60]).fit(train)
+    pooled = blend.fit_weights(folds, step=0.25)
+    per_fold = []
+    for fit, valid in folds:
+        alone = WeightedHybrid(models, activity_bins=[60]).fit(fit)
+        per_fold.append(alone.fit_weights(valid, step=0.25).sort_values(
+            ["bucket", "w_content"]).reset_index(drop=True))
+    pooled = pooled.sort_values(["bucket", "w_content"]).reset_index(drop=True)
+    n = [t["users"] for t in per_fold]
+    assert (pooled["users"] == n[0] + n[1]).all()
+    expect = (per_fold[0]["ndcg@10"] * n[0] + per_fold[1]["ndcg@10"] * n[1]) / (n[0] + n[1])
+    np.testing.assert_allclose(pooled["ndcg@10"], expect, atol=1e-9)
+    for b, label in enumerate(["<=60", ">60"]):
+        part = pooled[pooled["bucket"] == label]
+        top = part.loc[part["ndcg@10"].idxmax()]
+        assert blend.weights[b]["content"] == pytest.approx(top["w_content"])
+    # the hybrid's own sub-models are untouched (the folds use clones)
+    assert blend.models_["pop"].n_users == train.n_users
+
+
+def test_fit_weights_rejects_bad_selection_prefer_and_folds():
+    from likewise.errors import DataError
+
+    train, valid = _ml_split(1)
+    blend = WeightedHybrid({"pop": likewise.Popularity(), "content": likewise.ContentKNN()}
+                           ).fit(train)
+    with pytest.raises(ConfigError, match="selection must be one of"):
+        blend.fit_weights(valid, selection="median")
+    with pytest.raises(ConfigError, match="prefer must name one of the models"):
+        blend.fit_weights(valid, selection="one_se")
+    with pytest.raises(ConfigError, match="prefer must be one of"):
+        blend.fit_weights(valid, prefer="ease")
+    with pytest.raises(DataError, match="list of \\(fit, validation\\)"):
+        blend.fit_weights([valid])
+    with pytest.raises(DataError, match="list of \\(fit, validation\\)"):
+        blend.fit_weights([])
