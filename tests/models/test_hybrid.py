@@ -213,10 +213,12 @@ def _ml_split(seed):
     return user_holdout(likewise.datasets.movielens("100k"), test_size=0.2, random_state=seed)
 
 
-def test_fit_weights_one_se_rule_leans_on_prefer_within_noise():
+def test_fit_weights_one_se_rule_leans_on_prefer_within_noise(monkeypatch):
     """One-SE rule: the chosen candidate is within one (independently recomputed) standard
     error of the best and, among those, has the most weight on ``prefer``."""
     from likewise.metrics import ndcg_at_k
+
+    monkeypatch.setattr(WeightedHybrid, "_block_rows", lambda self: 97)  # several blocks
 
     train, valid = _ml_split(1)
     pop, cont = likewise.Popularity().fit(train), likewise.ContentKNN().fit(train)
@@ -249,9 +251,10 @@ def test_fit_weights_one_se_rule_leans_on_prefer_within_noise():
     assert blend.weights["content"] >= best["w_content"]
 
 
-def test_fit_weights_pools_validation_folds_per_bucket():
+def test_fit_weights_pools_validation_folds_per_bucket(monkeypatch):
     """With (fit, validation) pairs, each bucket's curve is the user-weighted mean of the
     folds' curves, users bucketed by their interactions in the fold's fit part."""
+    monkeypatch.setattr(WeightedHybrid, "_block_rows", lambda self: 97)  # several blocks
     folds = [_ml_split(s) for s in (1, 2)]
     models = {"pop": likewise.Popularity(), "content": likewise.ContentKNN()}
     train, _ = _ml_split(3)

@@ -623,7 +623,14 @@ class WeightedHybrid(_Hybrid):
             folds = [(WeightedHybrid(dict(self._cache_models), normalisation=self.normalisation,
                                      activity_bins=self.activity_bins, refit=True).fit(fit), valid)
                      for fit, valid in validation]
-        per_user, bucket = [], []
+        # per bucket: user count, sum and cross-products of the per-user metrics (enough for
+        # every candidate's mean and the variance of any paired difference; no users x
+        # candidates matrix is kept)
+        n_buckets = len(self._bins()) + 1
+        n_c = len(candidates)
+        counts = np.zeros(n_buckets, dtype=np.int64)
+        s1 = np.zeros((n_buckets, n_c))
+        s2 = np.zeros((n_buckets, n_c, n_c))
         for model, valid in folds:
             # validation relevance in the fold model's id space
             rel = _relevance_in(model, valid)
@@ -631,27 +638,34 @@ class WeightedHybrid(_Hybrid):
             if users is not None:
                 wanted = model.users_.index(np.asarray(users).reshape(-1), "ignore")
                 uidx = np.intersect1d(uidx, wanted[wanted >= 0])
-            if len(uidx):
-                per_user.append(model._candidate_metrics(rel, uidx, candidates, kind, k))
-                bucket.append(model._bucket_of(np.diff(model.user_items_.indptr)[uidx]))
-        if not per_user:
+            buckets = model._bucket_of(np.diff(model.user_items_.indptr)[uidx])
+            for lo, hi in _blocks(len(uidx), model._block_rows()):
+                per_user = model._candidate_metrics(rel, uidx[lo:hi], candidates, kind, k)
+                for b in np.unique(buckets[lo:hi]):
+                    rows = per_user[buckets[lo:hi] == b]
+                    counts[b] += len(rows)
+                    s1[b] += rows.sum(axis=0)
+                    s2[b] += rows.T @ rows
+        if not counts.sum():
             raise DataError("the validation data has no interactions for users the model knows")
-        per_user, bucket = np.concatenate(per_user), np.concatenate(bucket)
-        n_buckets = len(self._bins()) + 1
-        counts = np.bincount(bucket, minlength=n_buckets)
-        means = np.stack([per_user[bucket == b].mean(axis=0) if counts[b] else
-                          per_user.mean(axis=0) for b in range(n_buckets)])
-        best, ses = [], []
+        best, ses, means = [], [], np.full((n_buckets, n_c), np.nan)
         for b in range(n_buckets):
-            rows = per_user[bucket == b] if counts[b] else per_user
-            top = int(np.argmax(means[b]))  # first of equals: candidates are in grid order
-            se = np.zeros(len(candidates))
-            if len(rows) > 1:
-                se = (rows - rows[:, [top]]).std(axis=0, ddof=1) / np.sqrt(len(rows))
+            # a bucket without validation users takes the choice made on all of them
+            n, t1, t2 = (counts[b], s1[b], s2[b]) if counts[b] else \
+                (counts.sum(), s1.sum(axis=0), s2.sum(axis=0))
+            mean = t1 / n
+            if counts[b]:
+                means[b] = mean
+            top = int(np.argmax(mean))  # first of equals: candidates are in grid order
+            se = np.zeros(n_c)
+            if n > 1:  # variance of x_c - x_top from the sums, with ddof=1
+                sq = np.diag(t2) - 2 * t2[:, top] + t2[top, top]
+                var = (sq - n * (mean - mean[top]) ** 2) / (n - 1)
+                se = np.sqrt(np.maximum(var, 0.0) / n)
             if selection == "one_se":
-                within = np.nonzero(means[b] >= means[b, top] - se)[0]
+                within = np.nonzero(mean >= mean[top] - se)[0]
                 lean = candidates[within, names.index(prefer)]
-                top = int(within[np.lexsort((-means[b, within], -lean))[0]])
+                top = int(within[np.lexsort((-mean[within], -lean))[0]])
             best.append(top)
             ses.append(se)
         chosen = [{nm: float(round(v, 6)) for nm, v in zip(names, candidates[i])} for i in best]
@@ -664,9 +678,7 @@ class WeightedHybrid(_Hybrid):
             if self.activity_bins is not None:
                 part.insert(0, "bucket", label)
                 part["users"] = int(counts[b])
-                part[metric] = means[b] if counts[b] else np.nan
-            else:
-                part[metric] = means[b]
+            part[metric] = means[b]
             if selection == "one_se":
                 part["se"] = ses[b]
                 part["chosen"] = np.arange(len(candidates)) == best[b]
