@@ -218,3 +218,149 @@ def test_adding_a_model_is_one_small_class(tmp_path):
     Image.fromarray(skdata.coffee()).save(tmp_path / "a.png")
     emb = im.embed_images([tmp_path / "a.png"], model="tiny-test-registry", progress=False)
     assert emb.vectors.shape == (1, 8)
+
+
+# -- glibc malloc tuning during inference ----------------------------------------------------
+class _FakeLibc:
+    def __init__(self):
+        self.calls = []
+
+    def mallopt(self, param, value):
+        self.calls.append(("mallopt", param, value))
+        return 1
+
+    def malloc_trim(self, pad):
+        self.calls.append(("malloc_trim", pad))
+        return 1
+
+
+TUNE = [("mallopt", -4, 0), ("mallopt", -1, 1 << 30)]
+RESTORE = [("mallopt", -4, 65536), ("mallopt", -1, 128 * 1024), ("malloc_trim", 0)]
+
+
+@pytest.fixture
+def fake_libc(monkeypatch):
+    fake = _FakeLibc()
+    monkeypatch.setattr(im, "_LIBC", fake)
+    monkeypatch.delenv("LIKEWISE_MALLOC_TUNING", raising=False)
+    assert im._malloc_depth == 0
+    yield fake
+    assert im._malloc_depth == 0
+
+
+def test_malloc_tuning_order_and_nesting(fake_libc):
+    with im._malloc_tuning():
+        assert fake_libc.calls == TUNE
+        with im._malloc_tuning():
+            with im._malloc_tuning():
+                pass
+        assert fake_libc.calls == TUNE  # inner enters/exits do nothing
+    assert fake_libc.calls == TUNE + RESTORE
+    fake_libc.calls.clear()
+    with pytest.raises(RuntimeError), im._malloc_tuning():
+        raise RuntimeError("inference failed")
+    assert fake_libc.calls == TUNE + RESTORE  # restored on errors too
+
+
+def test_malloc_tuning_is_shared_across_threads(fake_libc):
+    import threading
+
+    entered, release = threading.Event(), threading.Event()
+
+    def other():
+        with im._malloc_tuning():
+            entered.set()
+            release.wait(10)
+
+    with im._malloc_tuning():
+        thread = threading.Thread(target=other)
+        thread.start()
+        assert entered.wait(10)
+    assert fake_libc.calls == TUNE  # the other thread is still inside: nothing restored
+    release.set()
+    thread.join(10)
+    assert fake_libc.calls == TUNE + RESTORE
+
+
+def test_embedding_calls_are_tuned_and_opt_out_skips(fake_libc, monkeypatch, photo_dirs):
+    im.embed_image(photo_dirs / "orig" / "coffee.png")
+    assert fake_libc.calls == TUNE + RESTORE
+    fake_libc.calls.clear()
+    im.embed_images(photo_dirs / "orig", progress=False)
+    assert fake_libc.calls == TUNE + RESTORE  # one tuning around the whole call
+    fake_libc.calls.clear()
+    for off in ("0", "off", "false"):
+        monkeypatch.setenv("LIKEWISE_MALLOC_TUNING", off)
+        im.embed_image(photo_dirs / "orig" / "coffee.png")
+        im.embed_images([photo_dirs / "orig" / "moon.png"], progress=False)
+    assert fake_libc.calls == []
+
+
+def test_vectors_identical_with_and_without_malloc_tuning(monkeypatch, photo_dirs, embedded):
+    orig, _ = embedded  # computed with the (real) tuning on
+    monkeypatch.setenv("LIKEWISE_MALLOC_TUNING", "0")
+    plain = im.embed_images(photo_dirs / "orig", progress=False, batch_size=32)
+    np.testing.assert_array_equal(plain.ids, orig.ids)
+    np.testing.assert_array_equal(plain.vectors, orig.vectors)
+    path = photo_dirs / "orig" / "astronaut.png"
+    untuned = im.embed_image(path)
+    monkeypatch.delenv("LIKEWISE_MALLOC_TUNING")
+    np.testing.assert_array_equal(im.embed_image(path), untuned)
+
+
+_HEAP_PROBE = """
+import ctypes, json
+import numpy as np
+from likewise.features import images as im
+
+libc = im._load_glibc()
+
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd",
+                                               "usmblks", "fsmblks", "uordblks", "fordblks",
+                                               "keepcost")]
+
+libc.mallinfo2.restype = MallInfo2
+
+def mmapped_while_alive(n_bytes):
+    before = libc.mallinfo2().hblks
+    buf = np.ones(n_bytes, np.uint8)  # NumPy takes large buffers from malloc
+    during = libc.mallinfo2().hblks
+    del buf
+    return during - before
+
+out = [mmapped_while_alive(64 << 20)]
+with im._malloc_tuning():
+    out.append(mmapped_while_alive(64 << 20))
+out.append(mmapped_while_alive(64 << 20))
+print(json.dumps(out))
+"""
+
+
+def test_real_glibc_keeps_large_buffers_in_the_heap():
+    import json
+    import os
+    import subprocess
+    import sys
+
+    try:
+        glibc = sys.platform.startswith("linux") and \
+            (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc")
+    except (ValueError, OSError):
+        glibc = False
+    if not glibc:
+        assert im._load_glibc() is None
+        pytest.skip("not glibc: the tuning is a no-op")
+    libc = im._load_glibc()
+    assert libc is not None
+    if not hasattr(libc, "mallinfo2"):
+        pytest.skip("glibc < 2.33 has no mallinfo2")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    env.pop("LIKEWISE_MALLOC_TUNING", None)
+    # a fresh process: this one's heap may already hold large free chunks
+    out = subprocess.run([sys.executable, "-c", _HEAP_PROBE], env=env, capture_output=True,
+                         text=True, check=True, timeout=120)
+    default, tuned, restored = json.loads(out.stdout.strip().splitlines()[-1])
+    assert default == 1  # a 64 MiB block is its own mmap
+    assert tuned == 0  # tuned: served from the heap
+    assert restored == 1  # defaults restored (and the heap trimmed)
