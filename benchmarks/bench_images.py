@@ -1,15 +1,20 @@
 """Image embedding throughput (batched vs naive one-by-one) and similarity query latency.
 
 Everything runs on CPU with ``torch.set_num_threads(2)`` (the 2-core target of the
-issue). Each throughput configuration runs in its own subprocess so that the glibc
-malloc settings (which must be set before the process starts) can be compared:
+issue). Each throughput configuration runs in its own fresh subprocess:
 
 - ``batched``: ``embed_images(paths, batch_size=32)`` (decode thread pool overlapping
-  with inference, channels-last, inference_mode);
-- ``naive``: the same model, one image at a time (``embed_image`` in a loop: decode,
-  preprocess, forward, no batching, no overlap);
-
-each with and without ``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=1073741824``.
+  with inference, channels-last, inference_mode, glibc malloc tuned during the call);
+- ``naive``: likewise's own single-image path, ``embed_image`` in a loop (JPEG draft
+  decoding, channels-last, inference_mode, malloc tuning per call; no batching, no overlap);
+- ``tutorial``: what a user writes without likewise (:func:`tutorial_embed`): for each
+  path PIL ``open -> convert("RGB") -> resize((224, 224))``, NumPy -> torch, ``(x - 127) /
+  128``, NCHW, ``torch.no_grad()`` forward of the same network's feature extractor,
+  global average pooling, L2 normalisation; default allocator. Its vectors are compared
+  with likewise's (cosine per image; the squash-resize differs from likewise's
+  resize-and-centre-crop, so they are close, not equal);
+- ``batched`` and ``naive`` again with ``LIKEWISE_MALLOC_TUNING=0`` (the allocator tuning
+  switched off), to show what the tuning contributes.
 
 The query benchmark times ``ImageSimilarity.similar_to_vector`` (the search behind
 ``similar_images``, without the CNN pass of the query photo) one query at a time over
@@ -22,7 +27,7 @@ cached under /tmp) grown to 100,000 vectors with :func:`grow_corpus` (product me
 with the real within-product covariance); queries are held-out real shots. Random unit
 vectors (no structure) are the control.
 
-Run: ``.venv/bin/python benchmarks/bench_images.py [--images 128] [--repeats 3]
+Run: ``.venv/bin/python benchmarks/bench_images.py [--images 128] [--repeats 5]
 [--skip-throughput] [--skip-queries] [--vectors 100000] [--queries 200]``
 """
 
@@ -39,7 +44,6 @@ from pathlib import Path
 
 import numpy as np
 
-MALLOC = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": "1073741824"}
 PHOTOS = ["astronaut", "camera", "chelsea", "coffee", "coins", "hubble_deep_field",
           "immunohistochemistry", "moon", "page", "rocket", "brick", "colorwheel", "clock",
           "grass", "gravel", "text", "retina", "cell"]
@@ -67,6 +71,19 @@ def make_images(folder: Path, n: int) -> list[str]:
     return paths
 
 
+def tutorial_embed(net, path: str):
+    """One image the way a tutorial does it (no likewise): squash-resize, NCHW, no_grad."""
+    import torch
+    from PIL import Image
+
+    img = Image.open(path).convert("RGB").resize((224, 224))
+    x = torch.from_numpy(np.asarray(img, dtype=np.float32))
+    x = ((x - 127.0) / 128.0).permute(2, 0, 1).contiguous().unsqueeze(0)  # 1 x 3 x H x W
+    with torch.no_grad():
+        f = net.extract_features(x).mean(dim=(2, 3))[0].numpy()
+    return f / np.linalg.norm(f)
+
+
 def child(mode: str, paths_file: str, repeats: int) -> None:
     import torch
 
@@ -75,27 +92,37 @@ def child(mode: str, paths_file: str, repeats: int) -> None:
     torch.set_num_threads(2)
     paths = json.loads(Path(paths_file).read_text())
     spec = im.get_model("efficientnet-lite0")
-    im._network(spec)
-    im.embed_image(paths[0])  # warm up (weights, allocator, first-call overheads)
+    net = im._network(spec)
+    # warm up (weights, allocator, first-call overheads); the tutorial never touches
+    # likewise's channels-last copy of the network
+    if mode == "tutorial":
+        tutorial_embed(net, paths[0])
+    else:
+        im.embed_image(paths[0])
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
         if mode == "batched":
             out = im.embed_images(paths, batch_size=32, progress=False, num_threads=2)
             assert len(out) == len(paths)
-        else:
+        elif mode == "naive":
             for p in paths:
                 im.embed_image(p)
+        else:
+            vecs = np.stack([tutorial_embed(net, p) for p in paths])
         times.append(time.perf_counter() - t)
-    print(json.dumps({"mode": mode, "seconds": times, "n": len(paths)}))
+    result = {"mode": mode, "seconds": times, "n": len(paths)}
+    if mode == "tutorial":  # after timing: embed_images converts the network to channels-last
+        ref = im.embed_images(paths, batch_size=32, progress=False).vectors
+        cos = np.einsum("ij,ij->i", vecs, ref)
+        result["cosine"] = {"mean": float(cos.mean()), "min": float(cos.min()),
+                            "median": float(np.median(cos))}
+    print(json.dumps(result))
 
 
-def run_child(mode: str, paths_file: str, repeats: int, malloc: bool) -> dict:
-    env = dict(os.environ)
-    for k in MALLOC:
-        env.pop(k, None)
-    if malloc:
-        env.update(MALLOC)
+def run_child(mode: str, paths_file: str, repeats: int, tuning: bool = True) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    env["LIKEWISE_MALLOC_TUNING"] = "1" if tuning else "0"
     env["OMP_NUM_THREADS"] = "2"
     out = subprocess.run([sys.executable, __file__, "--child", mode, paths_file,
                           "--repeats", str(repeats)], env=env, capture_output=True, text=True,
@@ -399,7 +426,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--child", nargs=2)
     parser.add_argument("--images", type=int, default=128)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-queries", action="store_true")
     parser.add_argument("--vectors", type=int, default=100_000)
@@ -414,30 +441,39 @@ def main() -> None:
             paths = make_images(Path(tmp), args.images)
             paths_file = Path(tmp) / "paths.json"
             paths_file.write_text(json.dumps(paths))
-            rows = []
-            # interleave the configurations so background load hits them alike
-            for malloc in (False, True):
-                for mode in ("naive", "batched"):
-                    res = run_child(mode, str(paths_file), args.repeats, malloc)
-                    rows.append((mode, malloc, res))
+            # (mode, allocator tuning), one fresh process each
+            configs = [("tutorial", True), ("naive", True), ("batched", True),
+                       ("naive", False), ("batched", False)]
+            rows = [(mode, tuning, run_child(mode, str(paths_file), args.repeats, tuning))
+                    for mode, tuning in configs]
             print(f"EfficientNet-Lite0, 224x224, {args.images} JPEG photos, 2 torch threads, "
-                  f"best of {args.repeats} runs (median in brackets)\n")
-            print("| mode | malloc env | images/s (best) | images/s (median) |")
+                  f"{args.repeats} runs per mode, each mode in a fresh process; load average "
+                  f"now {os.getloadavg()[0]:.2f}\n")
+            print("| mode | malloc tuning | images/s (best) | images/s (median) |")
             print("|---|---|---:|---:|")
-            best = {}
-            for mode, malloc, res in rows:
+            best, med = {}, {}
+            for mode, tuning, res in rows:
                 s = np.asarray(res["seconds"])
-                ips_best, ips_med = res["n"] / s.min(), res["n"] / np.median(s)
-                best[(mode, malloc)] = ips_best
-                print(f"| {mode} | {'MALLOC_MMAP_MAX_=0 ...' if malloc else 'default'} | "
-                      f"{ips_best:.1f} | {ips_med:.1f} |")
+                key = (mode, tuning)
+                best[key], med[key] = res["n"] / s.min(), res["n"] / np.median(s)
+                label = "n/a (plain PIL + torch)" if mode == "tutorial" else \
+                    ("on (default)" if tuning else "off (LIKEWISE_MALLOC_TUNING=0)")
+                print(f"| {mode} | {label} | {best[key]:.1f} | {med[key]:.1f} |")
+                if "cosine" in res:
+                    tut_cos = res["cosine"]
             print()
-            for malloc in (False, True):
-                print(f"batched / naive ({'malloc env' if malloc else 'default malloc'}): "
-                      f"{best[('batched', malloc)] / best[('naive', malloc)]:.2f}x")
-            for mode in ("naive", "batched"):
-                print(f"{mode}: malloc env / default: "
-                      f"{best[(mode, True)] / best[(mode, False)]:.2f}x")
+            for a, b in ((("batched", True), ("tutorial", True)),
+                         (("batched", True), ("naive", True)),
+                         (("naive", True), ("tutorial", True)),
+                         (("batched", False), ("tutorial", True)),
+                         (("batched", True), ("batched", False)),
+                         (("naive", True), ("naive", False))):
+                name = " / ".join(f"{m}{'' if t else ' (tuning off)'}" for m, t in (a, b))
+                print(f"{name}: best {best[a] / best[b]:.2f}x, median {med[a] / med[b]:.2f}x")
+            print(f"\ncosine(tutorial vector, likewise vector) per image: mean "
+                  f"{tut_cos['mean']:.3f}, median {tut_cos['median']:.3f}, min "
+                  f"{tut_cos['min']:.3f}")
+            print(f"load average at the end of the throughput part: {os.getloadavg()[0]:.2f}")
     if not args.skip_queries:
         print_query_tables(args.vectors, args.queries)
 

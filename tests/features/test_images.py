@@ -235,7 +235,8 @@ class _FakeLibc:
 
 
 TUNE = [("mallopt", -4, 0), ("mallopt", -1, 1 << 30)]
-RESTORE = [("mallopt", -4, 65536), ("mallopt", -1, 128 * 1024), ("malloc_trim", 0)]
+DEFAULTS = [("mallopt", -4, 65536), ("mallopt", -1, 128 * 1024)]
+RESTORE = DEFAULTS + [("malloc_trim", 0)]
 
 
 @pytest.fixture
@@ -260,6 +261,16 @@ def test_malloc_tuning_order_and_nesting(fake_libc):
     with pytest.raises(RuntimeError), im._malloc_tuning():
         raise RuntimeError("inference failed")
     assert fake_libc.calls == TUNE + RESTORE  # restored on errors too
+    fake_libc.calls.clear()
+    with im._malloc_tuning(trim=False):
+        pass
+    assert fake_libc.calls == TUNE + DEFAULTS  # no trim asked for
+    fake_libc.calls.clear()
+    with im._malloc_tuning(trim=False):
+        with im._malloc_tuning():  # an inner call that wants the trim gets it at the end
+            pass
+        assert fake_libc.calls == TUNE
+    assert fake_libc.calls == TUNE + RESTORE
 
 
 def test_malloc_tuning_is_shared_across_threads(fake_libc):
@@ -284,7 +295,7 @@ def test_malloc_tuning_is_shared_across_threads(fake_libc):
 
 def test_embedding_calls_are_tuned_and_opt_out_skips(fake_libc, monkeypatch, photo_dirs):
     im.embed_image(photo_dirs / "orig" / "coffee.png")
-    assert fake_libc.calls == TUNE + RESTORE
+    assert fake_libc.calls == TUNE + DEFAULTS  # single images: no malloc_trim
     fake_libc.calls.clear()
     im.embed_images(photo_dirs / "orig", progress=False)
     assert fake_libc.calls == TUNE + RESTORE  # one tuning around the whole call

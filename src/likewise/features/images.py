@@ -28,8 +28,9 @@ each layer, so the next layer page-faults it in again (about half of the CPU tim
 batched inference on 2 cores). While :func:`embed_images` or :func:`embed_image` runs
 (Linux with glibc only), likewise therefore sets ``mallopt(M_MMAP_MAX, 0)`` and
 ``mallopt(M_TRIM_THRESHOLD, 1 GiB)`` so the buffers are reused, and on return restores
-glibc's default values (65536 and 128 KiB) and calls ``malloc_trim(0)``, so the memory
-goes back to the OS after the call (measured effect in benchmarks/results/images.md).
+glibc's default values (65536 and 128 KiB); :func:`embed_images` then calls
+``malloc_trim(0)``, so the memory goes back to the OS after the batch (measured effect in
+benchmarks/results/images.md).
 Setting these parameters also switches off glibc's dynamic mmap threshold for the rest
 of the process, as the equivalent ``MALLOC_*_`` environment variables do. Set the
 environment variable ``LIKEWISE_MALLOC_TUNING=0`` to leave the allocator alone (an
@@ -93,6 +94,7 @@ _LIBC: Any = None  # the libc handle, False when unavailable; resolved on first 
 _MALLOC_LOCK = threading.Lock()
 _malloc_depth = 0  # how many embedding calls (any thread) are inside _malloc_tuning
 _malloc_libc: Any = None  # the handle the outermost entry tuned (None: it did nothing)
+_malloc_trim_wanted = False  # some call inside the tuned period asked for malloc_trim
 
 
 def _load_glibc():
@@ -130,14 +132,20 @@ def _malloc_tuning_enabled() -> bool:
 
 
 @contextlib.contextmanager
-def _malloc_tuning():
+def _malloc_tuning(trim: bool = True):
     """Keep large freed buffers in the heap while inside (glibc only; nest- and thread-safe).
 
     Only the outermost entry (over all threads) tunes, and only the matching outermost
-    exit restores glibc's defaults and calls ``malloc_trim(0)``. A no-op where glibc's
-    ``mallopt`` is unavailable or ``LIKEWISE_MALLOC_TUNING=0``.
+    exit restores glibc's defaults, then calls ``malloc_trim(0)`` if any call inside the
+    tuned period asked for it (``trim``). A no-op where glibc's ``mallopt`` is unavailable
+    or ``LIKEWISE_MALLOC_TUNING=0``.
+
+    ``embed_image`` passes ``trim=False``: trimming after every single image made a loop of
+    them ~30% slower (its few MB of buffers are faulted in again on the next call), while
+    the restored 128 KiB trim threshold already returns the top of the heap at the next
+    ``free``.
     """
-    global _malloc_depth, _malloc_libc
+    global _malloc_depth, _malloc_libc, _malloc_trim_wanted
     with _MALLOC_LOCK:
         if _malloc_depth == 0 and _malloc_tuning_enabled():
             libc = _glibc()
@@ -146,16 +154,20 @@ def _malloc_tuning():
                     libc.mallopt(param, value)
                 _malloc_libc = libc
         _malloc_depth += 1
+        _malloc_trim_wanted = _malloc_trim_wanted or trim
     try:
         yield
     finally:
         with _MALLOC_LOCK:
             _malloc_depth -= 1
-            if _malloc_depth == 0 and _malloc_libc is not None:
+            if _malloc_depth == 0:
                 libc, _malloc_libc = _malloc_libc, None
-                for param, value in _GLIBC_DEFAULTS:
-                    libc.mallopt(param, value)
-                libc.malloc_trim(0)
+                wanted, _malloc_trim_wanted = _malloc_trim_wanted, False
+                if libc is not None:
+                    for param, value in _GLIBC_DEFAULTS:
+                        libc.mallopt(param, value)
+                    if wanted:
+                        libc.malloc_trim(0)
 
 
 # ---------------------------------------------------------------------------------------
@@ -814,15 +826,15 @@ def embed_images(paths_or_folder: str | os.PathLike | Sequence[str | os.PathLike
                            n_computed=n_computed)
 
 
-@_malloc_tuning()
+@_malloc_tuning(trim=False)
 def embed_image(image: Any, *, model: str | ImageModel = "efficientnet-lite0",
                 max_pixels: int = DEFAULT_MAX_PIXELS, channels_last: bool = True
                 ) -> np.ndarray:
     """Embed one query image (path, bytes, array or PIL image): float32 ``(dim,)``.
 
     Raises :class:`~likewise.DataError` (with the path and reason) when it cannot be read.
-    The glibc allocator is tuned during the call as in :func:`embed_images`
-    (``LIKEWISE_MALLOC_TUNING=0`` turns it off).
+    The glibc allocator is tuned during the call as in :func:`embed_images`, without the
+    final ``malloc_trim`` (``LIKEWISE_MALLOC_TUNING=0`` turns it off).
     """
     import torch
 
