@@ -235,7 +235,7 @@ class _FakeLibc:
 
 
 TUNE = [("mallopt", -4, 0), ("mallopt", -1, 1 << 30)]
-DEFAULTS = [("mallopt", -4, 65536), ("mallopt", -1, 128 * 1024)]
+DEFAULTS = [("mallopt", -4, 65536), ("mallopt", -3, 32 << 20), ("mallopt", -1, 64 << 20)]
 RESTORE = DEFAULTS + [("malloc_trim", 0)]
 
 
@@ -344,6 +344,9 @@ out = [mmapped_while_alive(64 << 20)]
 with im._malloc_tuning():
     out.append(mmapped_while_alive(64 << 20))
 out.append(mmapped_while_alive(64 << 20))
+# after the tuned period medium temporaries must come from the heap again (as glibc's
+# dynamic threshold would have it), not be mmapped and page-faulted on every allocation
+out.append(mmapped_while_alive(8 << 20) + mmapped_while_alive(8 << 20))
 print(json.dumps(out))
 """
 
@@ -371,7 +374,8 @@ def test_real_glibc_keeps_large_buffers_in_the_heap():
     # a fresh process: this one's heap may already hold large free chunks
     out = subprocess.run([sys.executable, "-c", _HEAP_PROBE], env=env, capture_output=True,
                          text=True, check=True, timeout=120)
-    default, tuned, restored = json.loads(out.stdout.strip().splitlines()[-1])
+    default, tuned, restored, medium_after = json.loads(out.stdout.strip().splitlines()[-1])
     assert default == 1  # a 64 MiB block is its own mmap
     assert tuned == 0  # tuned: served from the heap
     assert restored == 1  # defaults restored (and the heap trimmed)
+    assert medium_after == 0  # 8 MiB temporaries stay in the heap after the tuned period

@@ -27,12 +27,13 @@ serves every large activation buffer with a fresh ``mmap`` and returns it to the
 each layer, so the next layer page-faults it in again (about half of the CPU time of
 batched inference on 2 cores). While :func:`embed_images` or :func:`embed_image` runs
 (Linux with glibc only), likewise therefore sets ``mallopt(M_MMAP_MAX, 0)`` and
-``mallopt(M_TRIM_THRESHOLD, 1 GiB)`` so the buffers are reused, and on return restores
-glibc's default values (65536 and 128 KiB); :func:`embed_images` then calls
+``mallopt(M_TRIM_THRESHOLD, 1 GiB)`` so the buffers are reused, and on return sets
+``M_MMAP_MAX`` back to 65536, the mmap threshold to 32 MiB and the trim threshold to
+64 MiB: the state glibc's dynamic threshold converges to in a NumPy process (any
+``mallopt`` call switches that dynamic rule off for good, and the static start values
+would leave every later temporary above 128 KiB mmapped). :func:`embed_images` then calls
 ``malloc_trim(0)``, so the memory goes back to the OS after the batch (measured effect in
-benchmarks/results/images.md).
-Setting these parameters also switches off glibc's dynamic mmap threshold for the rest
-of the process, as the equivalent ``MALLOC_*_`` environment variables do. Set the
+benchmarks/results/images.md). Set the
 environment variable ``LIKEWISE_MALLOC_TUNING=0`` to leave the allocator alone (an
 environment variable rather than a parameter: the allocator is process-wide state, and
 the switch must reach every caller, e.g. :class:`likewise.models.image.ImageSimilarity`).
@@ -87,9 +88,17 @@ _CACHE_VERSION = 1
 # ---------------------------------------------------------------------------------------
 # glibc malloc tuning during inference
 # ---------------------------------------------------------------------------------------
-_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # <malloc.h> mallopt parameter numbers
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -3, -4  # <malloc.h> mallopt numbers
 _TUNED = ((_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, 1 << 30))
-_GLIBC_DEFAULTS = ((_M_MMAP_MAX, 65536), (_M_TRIM_THRESHOLD, 128 * 1024))
+# What the outermost exit restores. Any mallopt call switches glibc's *dynamic* mmap
+# threshold off for the rest of the process, so restoring the static start values
+# (mmap threshold 128 KiB, trim 128 KiB) would leave every later NumPy temporary above
+# 128 KiB mmapped and page-faulted afresh: measured 2.6x slower on a loop over 8 MB arrays.
+# Instead restore the state glibc's dynamic rule converges to in a NumPy process: the mmap
+# threshold at its ceiling (DEFAULT_MMAP_THRESHOLD_MAX, 32 MiB on 64-bit) and the trim
+# threshold at twice that, so blocks above 32 MiB still go back to the OS on free.
+_GLIBC_DEFAULTS = ((_M_MMAP_MAX, 65536), (_M_MMAP_THRESHOLD, 32 << 20),
+                   (_M_TRIM_THRESHOLD, 64 << 20))
 _LIBC: Any = None  # the libc handle, False when unavailable; resolved on first use
 _MALLOC_LOCK = threading.Lock()
 _malloc_depth = 0  # how many embedding calls (any thread) are inside _malloc_tuning
@@ -136,13 +145,13 @@ def _malloc_tuning(trim: bool = True):
     """Keep large freed buffers in the heap while inside (glibc only; nest- and thread-safe).
 
     Only the outermost entry (over all threads) tunes, and only the matching outermost
-    exit restores glibc's defaults, then calls ``malloc_trim(0)`` if any call inside the
+    exit restores glibc's settings (see ``_GLIBC_DEFAULTS``), then calls ``malloc_trim(0)`` if any call inside the
     tuned period asked for it (``trim``). A no-op where glibc's ``mallopt`` is unavailable
     or ``LIKEWISE_MALLOC_TUNING=0``.
 
     ``embed_image`` passes ``trim=False``: trimming after every single image made a loop of
     them ~30% slower (its few MB of buffers are faulted in again on the next call), while
-    the restored 128 KiB trim threshold already returns the top of the heap at the next
+    the restored 64 MiB trim threshold still returns a large free heap top at the next
     ``free``.
     """
     global _malloc_depth, _malloc_libc, _malloc_trim_wanted
