@@ -29,6 +29,8 @@ import numpy as np
 import scipy.linalg
 from numba import njit, prange
 
+from ._mf_kernels import cholesky_lower, solve_lower, solve_upper_t
+
 __all__ = [
     "sample_hyper",
     "sample_noise_precision",
@@ -67,37 +69,12 @@ def _sample_row(start, end, indices, ratings, other, mu, prior_prec, prior_lin, 
             b[a] += at * d[a]
             for c in range(a + 1):
                 A[a, c] += da * d[c]
-    # Cholesky A = L L^T in the lower triangle
-    for j in range(k):
-        s = A[j, j]
-        for m in range(j):
-            s -= A[j, m] * A[j, m]
-        if not (s > 0.0) or not np.isfinite(s):
-            return False
-        s = np.sqrt(s)
-        A[j, j] = s
-        for i in range(j + 1, k):
-            t = A[i, j]
-            for m in range(j):
-                t -= A[i, m] * A[j, m]
-            A[i, j] = t / s
-    # mean: L y = b, then L^T m = y (in b)
-    for i in range(k):
-        t = b[i]
-        for m in range(i):
-            t -= A[i, m] * b[m]
-        b[i] = t / A[i, i]
-    for i in range(k - 1, -1, -1):
-        t = b[i]
-        for m in range(i + 1, k):
-            t -= A[m, i] * b[m]
-        b[i] = t / A[i, i]
-    # noise: L^T w = z, so w ~ N(0, A^-1)
-    for i in range(k - 1, -1, -1):
-        t = z[i]
-        for m in range(i + 1, k):
-            t -= A[m, i] * w[m]
-        w[i] = t / A[i, i]
+    if not cholesky_lower(A, 0.0):
+        return False
+    # mean: L y = b, then L^T m = y (in b); noise: L^T w = z, so w ~ N(0, A^-1)
+    solve_lower(A, b)
+    solve_upper_t(A, b, b)
+    solve_upper_t(A, z, w)
     for a in range(k):
         out_row[a] = b[a] + w[a]
     return True

@@ -578,30 +578,60 @@ def implicit_fold_in(items, conf, Y, YtY) -> np.ndarray:
 # explicit ALS: one ridge regression per row (weighted-lambda regularisation)
 # ---------------------------------------------------------------------------------------
 @njit(inline="always")
-def _cholesky_solve(A, b):
-    """Solve A x = b for SPD A in place (A becomes its Cholesky factor); returns x in b."""
+def cholesky_lower(A, floor):
+    """Factor SPD ``A = L L^T`` in place (L in the lower triangle); False if not SPD.
+
+    A pivot below ``floor`` is clamped to it when ``floor > 0`` (ridge systems: rounding
+    may leave a tiny negative pivot); with ``floor == 0`` a non-positive or non-finite
+    pivot returns False (the caller reports it). Shared by the ALS ridge solves and the
+    BayesianMF row samplers.
+    """
     n = A.shape[0]
     for j in range(n):
         s = A[j, j]
         for k in range(j):
             s -= A[j, k] * A[j, k]
-        s = np.sqrt(max(s, 1e-12))
+        if floor > 0.0:
+            s = max(s, floor)
+        elif not (s > 0.0) or not np.isfinite(s):
+            return False
+        s = np.sqrt(s)
         A[j, j] = s
         for i in range(j + 1, n):
             t = A[i, j]
             for k in range(j):
                 t -= A[i, k] * A[j, k]
             A[i, j] = t / s
-    for i in range(n):
+    return True
+
+
+@njit(inline="always")
+def solve_lower(L, b):
+    """``L y = b`` in place (``y`` in ``b``), L lower-triangular."""
+    for i in range(L.shape[0]):
         t = b[i]
         for k in range(i):
-            t -= A[i, k] * b[k]
-        b[i] = t / A[i, i]
+            t -= L[i, k] * b[k]
+        b[i] = t / L[i, i]
+
+
+@njit(inline="always")
+def solve_upper_t(L, b, out):
+    """``L^T x = b`` into ``out`` (``out`` may be ``b``), L lower-triangular."""
+    n = L.shape[0]
     for i in range(n - 1, -1, -1):
         t = b[i]
         for k in range(i + 1, n):
-            t -= A[k, i] * b[k]
-        b[i] = t / A[i, i]
+            t -= L[k, i] * out[k]
+        out[i] = t / L[i, i]
+
+
+@njit(inline="always")
+def _cholesky_solve(A, b):
+    """Solve A x = b for SPD A in place (A becomes its Cholesky factor); returns x in b."""
+    cholesky_lower(A, 1e-12)
+    solve_lower(A, b)
+    solve_upper_t(A, b, b)
 
 
 @njit(parallel=True, fastmath=True, cache=True)
