@@ -100,19 +100,22 @@ def child(mode: str, paths_file: str, repeats: int) -> None:
     net = im._network(spec)
     # warm up (weights, allocator, first-call overheads); the tutorial never touches
     # likewise's channels-last copy of the network
+    mode, _, runtime = mode.partition("-")
+    runtime = runtime or "auto"
     if mode == "tutorial":
         tutorial_embed(net, paths[0])
-    else:
-        im.embed_image(paths[0])
+    else:  # also creates the ONNX Runtime session (the export itself is cached on disk)
+        im.embed_image(paths[0], runtime=runtime)
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
         if mode == "batched":
-            out = im.embed_images(paths, batch_size=32, progress=False, num_threads=2)
+            out = im.embed_images(paths, batch_size=32, progress=False, num_threads=2,
+                                  runtime=runtime)
             assert len(out) == len(paths)
         elif mode == "naive":
             for p in paths:
-                im.embed_image(p)
+                im.embed_image(p, runtime=runtime)
         else:
             vecs = np.stack([tutorial_embed(net, p) for p in paths])
         times.append(time.perf_counter() - t)
@@ -455,14 +458,15 @@ def main() -> None:
             paths_file.write_text(json.dumps(paths))
             # (mode, allocator tuning), one fresh process each
             configs = [("tutorial", True), ("naive", True), ("batched", True),
-                       ("naive", False), ("batched", False)]
+                       ("naive-torch", True), ("batched-torch", True),
+                       ("batched-torch", False), ("batched-onnx", False)]
             rows = [(mode, tuning, run_child(mode, str(paths_file), args.repeats, tuning))
                     for mode, tuning in configs]
-            print(f"EfficientNet-Lite0, 224x224, {args.images} JPEG photos, 2 torch threads, "
+            print(f"EfficientNet-Lite0, 224x224, {args.images} JPEG photos, 2 threads, "
                   f"{args.repeats} runs per mode, each mode in a fresh process; load average "
                   f"now {os.getloadavg()[0]:.2f}\n")
-            print("| mode | malloc tuning | images/s (best) | images/s (median) |")
-            print("|---|---|---:|---:|")
+            print("| mode | runtime | malloc tuning | images/s (best) | images/s (median) |")
+            print("|---|---|---|---:|---:|")
             best, med = {}, {}
             for mode, tuning, res in rows:
                 s = np.asarray(res["seconds"])
@@ -470,16 +474,20 @@ def main() -> None:
                 best[key], med[key] = res["n"] / s.min(), res["n"] / np.median(s)
                 label = "n/a (plain PIL + torch)" if mode == "tutorial" else \
                     ("on (default)" if tuning else "off (LIKEWISE_MALLOC_TUNING=0)")
-                print(f"| {mode} | {label} | {best[key]:.1f} | {med[key]:.1f} |")
+                kind, _, runtime = mode.partition("-")
+                runtime = "torch" if kind == "tutorial" else (runtime or "auto (onnx)")
+                print(f"| {kind} | {runtime} | {label} | {best[key]:.1f} | {med[key]:.1f} |")
                 if "cosine" in res:
                     tut_cos = res["cosine"]
             print()
             for a, b in ((("batched", True), ("tutorial", True)),
                          (("batched", True), ("naive", True)),
                          (("naive", True), ("tutorial", True)),
-                         (("batched", False), ("tutorial", True)),
-                         (("batched", True), ("batched", False)),
-                         (("naive", True), ("naive", False))):
+                         (("batched", True), ("batched-torch", True)),
+                         (("naive", True), ("naive-torch", True)),
+                         (("batched-torch", True), ("tutorial", True)),
+                         (("batched-torch", True), ("batched-torch", False)),
+                         (("batched-onnx", False), ("batched", True))):
                 name = " / ".join(f"{m}{'' if t else ' (tuning off)'}" for m, t in (a, b))
                 print(f"{name}: best {best[a] / best[b]:.2f}x, median {med[a] / med[b]:.2f}x")
             for name, what in (("squash", "the tutorial as timed (squash-resize)"),

@@ -13,7 +13,7 @@ skdata = pytest.importorskip("skimage.data")
 
 from PIL import Image
 
-from likewise.errors import ConfigError, DataError
+from likewise.errors import ConfigError, DataError, MissingDependencyError
 from likewise.features import images as im
 
 # real photos shipped with scikit-image (no download); 12 photos x 4 copies keeps the CNN
@@ -218,6 +218,101 @@ def test_adding_a_model_is_one_small_class(tmp_path):
     Image.fromarray(skdata.coffee()).save(tmp_path / "a.png")
     emb = im.embed_images([tmp_path / "a.png"], model="tiny-test-registry", progress=False)
     assert emb.vectors.shape == (1, 8)
+
+
+# -- inference runtimes: ONNX Runtime and PyTorch --------------------------------------------
+onnx_only = pytest.mark.skipif(not im._onnx_installed(), reason="onnxruntime/onnx not installed")
+
+
+def test_runtime_is_validated(photo_dirs):
+    with pytest.raises(ConfigError, match="runtime must be one of 'auto', 'onnx', 'torch'"):
+        im.embed_images(photo_dirs / "orig", runtime="tensorrt", progress=False)
+    with pytest.raises(ConfigError, match="runtime"):
+        im.embed_image(photo_dirs / "orig" / "coffee.png", runtime="")
+
+
+@onnx_only
+def test_onnx_and_torch_give_the_same_vectors(photo_dirs, embedded):
+    orig, _ = embedded  # made with the default runtime
+    assert im._resolve_runtime("auto") == "onnx"
+    by_torch = im.embed_images(photo_dirs / "orig", runtime="torch", progress=False)
+    by_onnx = im.embed_images(photo_dirs / "orig", runtime="onnx", progress=False,
+                              batch_size=5)  # batches of another size: dynamic batch axis
+    assert list(by_torch.ids) == list(by_onnx.ids) == list(orig.ids)
+    np.testing.assert_allclose(by_onnx.vectors, by_torch.vectors, atol=1e-4)
+    np.testing.assert_allclose(orig.vectors, by_onnx.vectors, atol=1e-5)
+    cos = np.einsum("ij,ij->i", by_onnx.vectors, by_torch.vectors)
+    assert cos.min() > 0.9999
+    one = photo_dirs / "orig" / "rocket.png"
+    single_onnx, single_torch = im.embed_image(one, runtime="onnx"), \
+        im.embed_image(one, runtime="torch")
+    assert float(single_onnx @ single_torch) > 0.9999
+
+
+def test_auto_falls_back_to_torch_without_onnxruntime(monkeypatch, photo_dirs, embedded):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import fails: not installed
+    monkeypatch.setattr(im, "_onnx_installed", lambda: False)
+    assert im._resolve_runtime("auto") == "torch"
+    vec = im.embed_image(photo_dirs / "orig" / "coffee.png")
+    row = list(embedded[0].ids).index("coffee.png")
+    np.testing.assert_allclose(vec, embedded[0].vectors[row], atol=2e-4)
+    with pytest.raises(MissingDependencyError, match=r"pip install 'likewise\[image\]'"):
+        im.embed_image(photo_dirs / "orig" / "coffee.png", runtime="onnx")
+
+
+@onnx_only
+def test_onnx_export_is_cached_and_repaired(tmp_path, monkeypatch, photo_dirs):
+    monkeypatch.setenv("LIKEWISE_DATA_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(im, "_SESSIONS", {})
+    exports = []
+    real_export = im._export_onnx
+    monkeypatch.setattr(im, "_export_onnx", lambda *a: exports.append(1) or real_export(*a))
+    photo = photo_dirs / "orig" / "coffee.png"
+    first = im.embed_image(photo, runtime="onnx")
+    files = list((tmp_path / "cache" / "onnx").iterdir())
+    assert len(exports) == 1 and len(files) == 1 and files[0].suffix == ".onnx"
+    # a new process (no sessions in memory) reads the file instead of exporting again
+    monkeypatch.setattr(im, "_SESSIONS", {})
+    np.testing.assert_allclose(im.embed_image(photo, runtime="onnx"), first, atol=1e-6)
+    assert len(exports) == 1
+    # a truncated file is replaced by a fresh export, not an error
+    files[0].write_bytes(files[0].read_bytes()[:1000])
+    monkeypatch.setattr(im, "_SESSIONS", {})
+    np.testing.assert_allclose(im.embed_image(photo, runtime="onnx"), first, atol=1e-6)
+    assert len(exports) == 2 and files[0].stat().st_size > 1_000_000
+    assert not [p for p in files[0].parent.iterdir() if p.suffix == ".part"]
+    # an unwritable cache costs an export per process, nothing else
+    (tmp_path / "blocked").write_text("a file where the cache folder would go")
+    monkeypatch.setenv("LIKEWISE_DATA_DIR", str(tmp_path / "blocked"))
+    monkeypatch.setattr(im, "_SESSIONS", {})
+    np.testing.assert_allclose(im.embed_image(photo, runtime="onnx"), first, atol=1e-6)
+    assert len(exports) == 3
+
+
+@onnx_only
+def test_onnx_runs_other_models_too(tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(im, "_SESSIONS", {})
+
+    class TinyOnnx(im.ImageModel):
+        name, dim, image_size = "tiny-test-onnx", 4, 32
+
+        def load(self):
+            torch.manual_seed(1)
+            return torch.nn.Conv2d(3, 4, 3).eval()
+
+        def features(self, net, x):
+            return torch.relu(net(x)).amax(dim=(2, 3))
+
+    spec = TinyOnnx()
+    pixels = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    net = spec.load()
+    by_torch = im._run(spec, net, pixels, False)
+    by_onnx = im._run(spec, net, pixels, False, im._onnx_session(spec, net, 1))
+    np.testing.assert_allclose(by_onnx, by_torch, atol=1e-5)
 
 
 # -- glibc malloc tuning during inference ----------------------------------------------------

@@ -64,6 +64,7 @@ __all__ = [
     "DEFAULT_MAX_PIXELS",
     "IMAGE_EXTENSIONS",
     "MODELS",
+    "RUNTIMES",
     "EfficientNetLite0",
     "ImageEmbeddings",
     "ImageModel",
@@ -73,6 +74,7 @@ __all__ = [
     "get_model",
     "list_images",
     "load_image",
+    "onnx_model_dir",
     "preprocess",
     "register_model",
 ]
@@ -542,18 +544,159 @@ def _network(spec: ImageModel):
         return _NETS[key]
 
 
-def _run(spec: ImageModel, net, batch: np.ndarray, channels_last: bool) -> np.ndarray:
-    """uint8 NHWC batch -> L2-normalised float32 features."""
-    import torch
+def _run(spec: ImageModel, net, batch: np.ndarray, channels_last: bool,
+         session=None, release: bool = False) -> np.ndarray:
+    """uint8 NHWC batch -> L2-normalised float32 features (ONNX Runtime when ``session``).
 
-    if not batch.flags.writeable:
-        batch = batch.copy()  # torch.from_numpy needs a writable buffer
-    with torch.inference_mode():
-        x = torch.from_numpy(batch).permute(0, 3, 1, 2).float()  # NHWC memory = channels_last
-        x = x if channels_last else x.contiguous()
-        feats = spec.features(net, spec.normalise(x)).float().numpy()
+    ``release``: after this ONNX Runtime run, hand the session's memory arena (activation
+    buffers, ~300 MB at batch 32) back instead of keeping it for the next call.
+    """
+    if session is not None:
+        options = None
+        if release:
+            import onnxruntime as ort
+
+            options = ort.RunOptions()
+            options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+        feats = session.run(None, {"pixels": np.ascontiguousarray(batch, dtype=np.uint8)},
+                            options)[0]
+    else:
+        import torch
+
+        if not batch.flags.writeable:
+            batch = batch.copy()  # torch.from_numpy needs a writable buffer
+        with torch.inference_mode():
+            x = torch.from_numpy(batch).permute(0, 3, 1, 2).float()  # NHWC = channels_last
+            x = x if channels_last else x.contiguous()
+            feats = spec.features(net, spec.normalise(x)).float().numpy()
+    feats = np.asarray(feats, dtype=np.float32)
     norms = np.linalg.norm(feats, axis=1, keepdims=True)
     return (feats / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------
+# ONNX Runtime: the same network, exported once, run by a faster CPU engine
+# ---------------------------------------------------------------------------------------
+#: Inference runtimes: ``"auto"`` is ONNX Runtime when ``onnxruntime`` and ``onnx`` are
+#: installed (the ``image`` extra has both), else PyTorch.
+RUNTIMES = ("auto", "onnx", "torch")
+_ONNX_OPSET = 17
+_ONNX_FORMAT = 1  # bump when the exported graph changes (its inputs, pre-processing)
+_SESSIONS: dict[tuple, Any] = {}
+
+
+def _onnx_installed() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("onnxruntime", "onnx"))
+
+
+def _resolve_runtime(runtime: str) -> str:
+    """"onnx" or "torch" for a ``runtime`` argument (validated)."""
+    if runtime not in RUNTIMES:
+        raise ConfigError(f"runtime must be one of {', '.join(map(repr, RUNTIMES))}; "
+                          f"got {runtime!r}")
+    if runtime == "auto":
+        return "onnx" if _onnx_installed() else "torch"
+    if runtime == "onnx":
+        require("onnxruntime", "image", "the ONNX runtime")
+        require("onnx", "image", "exporting the network to ONNX")
+    return runtime
+
+
+def _onnx_fingerprint(spec: ImageModel, net) -> str:
+    """Identifies an export: model, pre-processing, weights, exporter versions."""
+    import torch
+
+    h = hashlib.sha256(f"{spec.cache_key()}|{_ONNX_FORMAT}|{_ONNX_OPSET}|"
+                       f"{torch.__version__}".encode())
+    for name, tensor in net.state_dict().items():
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _export_onnx(spec: ImageModel, net) -> bytes:
+    """The network with its pre-processing as ONNX: uint8 NHWC pixels -> pooled features.
+
+    Normalisation and the NHWC -> NCHW move are part of the graph, so a batch goes in as the
+    decoder produced it.
+    """
+    import torch
+
+    class _Exported(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = net
+
+        def forward(self, pixels):
+            x = pixels.permute(0, 3, 1, 2).float()
+            return spec.features(self.net, spec.normalise(x))
+
+    size = spec.image_size
+    buf = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the exporter's deprecation and tracer notes
+        torch.onnx.export(_Exported().eval(), (torch.zeros((1, size, size, 3), dtype=torch.uint8),),
+                          buf, input_names=["pixels"], output_names=["features"],
+                          dynamic_axes={"pixels": {0: "batch"}, "features": {0: "batch"}},
+                          opset_version=_ONNX_OPSET, dynamo=False)
+    return buf.getvalue()
+
+
+def onnx_model_dir() -> Path:
+    """Where exported networks are kept: ``<likewise cache>/onnx`` (``$LIKEWISE_DATA_DIR``)."""
+    from ..data._download import default_cache_dir
+
+    return default_cache_dir() / "onnx"
+
+
+def _onnx_session(spec: ImageModel, net, threads: int):
+    """An ONNX Runtime session for ``spec``'s network, exported once and kept on disk.
+
+    The export (about a second) is cached under :func:`onnx_model_dir` by a fingerprint of
+    the weights and versions; an unreadable or corrupt file is exported again, and an
+    unwritable cache only costs the export per process.
+    """
+    ort = require("onnxruntime", "image", "the ONNX runtime")
+    fingerprint = _onnx_fingerprint(spec, net)
+    key = (fingerprint, threads)
+    with _NETS_LOCK:
+        if key in _SESSIONS:
+            return _SESSIONS[key]
+
+    def make(model: bytes):
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        # idle workers sleep instead of spinning: spinning threads steal the decoder
+        # threads' cores, and on a busy machine a descheduled spinner stalls every layer
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
+    path = onnx_model_dir() / f"{spec.name}-{fingerprint[:20]}.onnx"
+    session = None
+    try:
+        stored = path.read_bytes()
+    except OSError:  # not exported yet, or no usable cache folder
+        stored = None
+    if stored is not None:
+        try:
+            session = make(stored)
+        except Exception:  # noqa: BLE001 - a truncated or foreign file: export it again
+            with contextlib.suppress(OSError):
+                path.unlink()
+    if session is None:
+        model = _export_onnx(spec, net)
+        session = make(model)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _atomic_write(path, model)
+        except OSError:
+            pass  # the cache is an optimisation; the session works without it
+    with _NETS_LOCK:
+        return _SESSIONS.setdefault(key, session)
 
 
 # ---------------------------------------------------------------------------------------
@@ -617,8 +760,12 @@ class _Cache:
 
 def _atomic_write(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 # ---------------------------------------------------------------------------------------
@@ -698,7 +845,8 @@ def embed_images(paths_or_folder: str | os.PathLike | Sequence[str | os.PathLike
                  cache_dir: str | os.PathLike | None = None, progress: bool = True,
                  ids: Sequence | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
                  num_threads: int | None = None, workers: int = 2,
-                 channels_last: bool = True, recursive: bool = True) -> ImageEmbeddings:
+                 channels_last: bool = True, recursive: bool = True,
+                 runtime: str = "auto") -> ImageEmbeddings:
     """Embed a folder (or a list) of images with a pretrained CNN.
 
     Parameters
@@ -719,11 +867,18 @@ def embed_images(paths_or_folder: str | os.PathLike | Sequence[str | os.PathLike
     max_pixels : int
         Decompression-bomb limit per image (0 = none).
     num_threads : int, optional
-        torch intra-op threads for this call (default: torch's setting).
+        Inference threads for this call (default: torch's setting,
+        ``torch.get_num_threads()``).
     workers : int
         Decoding threads (overlapping with inference).
     channels_last : bool
-        Run the network in channels-last memory layout (usually faster on CPU).
+        Run the torch network in channels-last memory layout (usually faster on CPU).
+    runtime : {"auto", "onnx", "torch"}
+        Inference engine. ``"onnx"``: the network is exported to ONNX once (kept under
+        :func:`onnx_model_dir`) and run by ONNX Runtime, about 2x faster than PyTorch on
+        CPU with the same vectors (max. difference ~1e-5). ``"torch"``: PyTorch eager.
+        ``"auto"`` (default): ``"onnx"`` when ``onnxruntime`` and ``onnx`` are installed
+        (the ``image`` extra installs both), else ``"torch"``.
 
     Returns
     -------
@@ -749,6 +904,7 @@ def embed_images(paths_or_folder: str | os.PathLike | Sequence[str | os.PathLike
             raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
     if num_threads is not None and (not isinstance(num_threads, int) or num_threads < 1):
         raise ConfigError(f"num_threads must be an integer >= 1 or None, got {num_threads!r}")
+    engine = _resolve_runtime(runtime)
     spec = get_model(model)
     if isinstance(paths_or_folder, (str, os.PathLike)) and Path(paths_or_folder).is_dir():
         folder = Path(paths_or_folder)
@@ -778,9 +934,12 @@ def embed_images(paths_or_folder: str | os.PathLike | Sequence[str | os.PathLike
     from tqdm.auto import tqdm
 
     previous_threads = torch.get_num_threads()
-    if num_threads is not None:
+    session = None
+    if engine == "onnx":
+        session = _onnx_session(spec, net, num_threads or previous_threads) if files else None
+    elif num_threads is not None:
         torch.set_num_threads(num_threads)
-    if channels_last:
+    if channels_last and session is None:
         net = net.to(memory_format=torch.channels_last)
     n = len(files)
     vectors = np.zeros((n, spec.dim), dtype=np.float32)
@@ -816,7 +975,10 @@ def embed_images(paths_or_folder: str | os.PathLike | Sequence[str | os.PathLike
                         rows.append(i)
                         hashes.append(digest)
                 if pixels:
-                    feats = _run(spec, net, np.stack(pixels), channels_last)
+                    # the last batch gives ONNX Runtime's buffers back (as malloc_trim
+                    # does for torch's); within the call they are reused batch to batch
+                    feats = _run(spec, net, np.stack(pixels), channels_last, session,
+                                 release=lo + batch_size >= n)
                     vectors[rows] = feats
                     ok[rows] = True
                     n_computed += len(rows)
@@ -826,7 +988,7 @@ def embed_images(paths_or_folder: str | os.PathLike | Sequence[str | os.PathLike
                 bar.update(len(results))
     finally:
         bar.close()
-        if num_threads is not None:
+        if num_threads is not None and session is None:
             torch.set_num_threads(previous_threads)
         if cache is not None and new_hashes:
             cache.add(new_hashes, np.concatenate(new_vecs))
@@ -837,16 +999,18 @@ def embed_images(paths_or_folder: str | os.PathLike | Sequence[str | os.PathLike
 
 @_malloc_tuning(trim=False)
 def embed_image(image: Any, *, model: str | ImageModel = "efficientnet-lite0",
-                max_pixels: int = DEFAULT_MAX_PIXELS, channels_last: bool = True
-                ) -> np.ndarray:
+                max_pixels: int = DEFAULT_MAX_PIXELS, channels_last: bool = True,
+                runtime: str = "auto") -> np.ndarray:
     """Embed one query image (path, bytes, array or PIL image): float32 ``(dim,)``.
 
     Raises :class:`~likewise.DataError` (with the path and reason) when it cannot be read.
-    The glibc allocator is tuned during the call as in :func:`embed_images`, without the
-    final ``malloc_trim`` (``LIKEWISE_MALLOC_TUNING=0`` turns it off).
+    ``runtime`` as in :func:`embed_images`. The glibc allocator is tuned during the call
+    as in :func:`embed_images`, without the final ``malloc_trim``
+    (``LIKEWISE_MALLOC_TUNING=0`` turns it off).
     """
     import torch
 
+    engine = _resolve_runtime(runtime)
     spec = get_model(model)
     Image = _pil()
     if isinstance(image, (str, os.PathLike)):
@@ -861,7 +1025,10 @@ def embed_image(image: Any, *, model: str | ImageModel = "efficientnet-lite0",
         raise DataError(f"a query image must be a path, bytes, a numpy array or a PIL image, "
                         f"got {type(image).__name__}")
     net = _network(spec)
-    if channels_last:
+    session = None
+    if engine == "onnx":
+        session = _onnx_session(spec, net, torch.get_num_threads())
+    elif channels_last:
         net = net.to(memory_format=torch.channels_last)
-    return _run(spec, net, preprocess(img, spec.image_size)[None], channels_last)[0]
+    return _run(spec, net, preprocess(img, spec.image_size)[None], channels_last, session)[0]
 
