@@ -4,17 +4,20 @@ Everything runs on CPU with ``torch.set_num_threads(2)`` (the 2-core target of t
 issue). Each throughput configuration runs in its own fresh subprocess:
 
 - ``batched``: ``embed_images(paths, batch_size=32)`` (decode thread pool overlapping
-  with inference, channels-last, inference_mode, glibc malloc tuned during the call);
-- ``naive``: likewise's own single-image path, ``embed_image`` in a loop (JPEG draft
-  decoding, channels-last, inference_mode, malloc tuning per call; no batching, no overlap);
+  with inference, JPEG draft decoding, the network in ONNX Runtime: the default
+  ``runtime="auto"``);
+- ``naive``: likewise's own single-image path, ``embed_image`` in a loop (no batching, no
+  overlap);
+- ``batched-torch`` / ``naive-torch``: the same with ``runtime="torch"`` (channels-last,
+  inference_mode, glibc malloc tuned during the call);
 - ``tutorial``: what a user writes without likewise (:func:`tutorial_embed`): for each
   path PIL ``open -> convert("RGB") -> resize((224, 224))``, NumPy -> torch, ``(x - 127) /
   128``, NCHW, ``torch.no_grad()`` forward of the same network's feature extractor,
   global average pooling, L2 normalisation; default allocator. Its vectors are compared
   with likewise's (cosine per image; the squash-resize differs from likewise's
   resize-and-centre-crop, so they are close, not equal);
-- ``batched`` and ``naive`` again with ``LIKEWISE_MALLOC_TUNING=0`` (the allocator tuning
-  switched off), to show what the tuning contributes.
+- ``batched-torch`` and ``batched-onnx`` again with ``LIKEWISE_MALLOC_TUNING=0`` (the
+  allocator tuning switched off), to show what the tuning contributes to each runtime.
 
 The query benchmark times ``ImageSimilarity.similar_to_vector`` (the search behind
 ``similar_images``, without the CNN pass of the query photo) one query at a time over
