@@ -33,6 +33,14 @@ def _normalise_ids(values: Any, what: str = "ids") -> np.ndarray:
             return arr.astype("U")
         if arr.size == 0:
             return arr.astype("U")
+        from pandas.api.types import infer_dtype
+
+        # one C pass; the per-element type set below is only built for the error message
+        inferred = infer_dtype(arr.ravel(), skipna=False)
+        if inferred == "integer":
+            return arr.astype(np.int64)
+        if inferred == "string":
+            return arr.astype("U")
         kinds = {type(v) for v in arr.ravel().tolist()}
         if kinds <= {int, np.int64, np.int32}:
             return arr.astype(np.int64)
