@@ -16,6 +16,8 @@ import click
 COMMANDS = {
     "compare": ("likewise.cli.compare:compare", "Compare models on equal splits; write reports."),
     "data": ("likewise.cli.data:data", "Inspect, filter and split interaction data."),
+    "images": ("likewise.cli.images:images",
+               "Image catalogues: build from a folder, query with a photo."),
     "index": ("likewise.cli.index:index", "Build, inspect and query neighbour-search indexes."),
     "recommend": ("likewise.cli.model:recommend", "Top-N items for users of a saved model."),
     "similar": ("likewise.cli.model:similar", "Items most similar to items, from a saved model."),
