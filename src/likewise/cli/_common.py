@@ -218,3 +218,15 @@ def ensure_out_dir(path: str) -> Path:
     if not os.access(p, os.W_OK):
         raise ConfigError(f"output directory {path!r} is not writable")
     return p
+
+
+def emit_frame(frame, fmt: str) -> None:
+    """Print a result DataFrame as an aligned table, CSV or JSON lines (``--format``)."""
+    import sys
+
+    if fmt == "csv":
+        frame.to_csv(sys.stdout, index=False)
+    elif fmt == "json":
+        click.echo(frame.to_json(orient="records", lines=True), nl=False)
+    else:
+        click.echo(frame.to_string(index=False) if len(frame) else "(no results)")

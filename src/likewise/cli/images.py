@@ -9,9 +9,9 @@ is one error line and exit status 2.
 
 from __future__ import annotations
 
-import sys
-
 import click
+
+from ._common import emit_frame
 
 
 @click.group()
@@ -78,10 +78,4 @@ def similar_to_photo(model_path, query, n, fmt):
     if not hasattr(model, "similar_images"):
         raise ConfigError(f"{model_path} holds a {type(model).__name__}, not an image "
                           "catalogue; build one with: likewise images index FOLDER --out PATH")
-    frame = model.similar_images(query, n=n).to_frame()
-    if fmt == "csv":
-        frame.to_csv(sys.stdout, index=False)
-    elif fmt == "json":
-        click.echo(frame.to_json(orient="records", lines=True), nl=False)
-    else:
-        click.echo(frame.to_string(index=False) if len(frame) else "(no results)")
+    emit_frame(model.similar_images(query, n=n).to_frame(), fmt)

@@ -7,23 +7,16 @@ JSON lines.
 
 from __future__ import annotations
 
-import sys
-
 import click
 
-from ._common import load_data, with_read_options
+from ._common import emit_frame, load_data, with_read_options
 
 
 def _emit(recs, fmt: str, titles=None) -> None:
     frame = recs.to_frame()
     if titles is not None:
         frame["title"] = [titles.get(i, "") for i in frame["item"].tolist()]
-    if fmt == "csv":
-        frame.to_csv(sys.stdout, index=False)
-    elif fmt == "json":
-        click.echo(frame.to_json(orient="records", lines=True), nl=False)
-    else:
-        click.echo(frame.to_string(index=False) if len(frame) else "(no results)")
+    emit_frame(frame, fmt)
     if recs.fallback.any():
         query = recs.query_name.replace("_", " ")
         unknown = ", ".join(map(str, recs.users[recs.fallback].tolist()))

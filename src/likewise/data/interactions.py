@@ -118,17 +118,7 @@ class Interactions:
         if len(items_arr) != n:
             raise DataError(f"users and items have different lengths ({n} vs {len(items_arr)})",
                             path=source)
-        if kind is None:
-            kind = "explicit" if ratings is not None else "implicit"
-        if kind not in ("explicit", "implicit"):
-            raise ConfigError(f"kind must be 'explicit' or 'implicit', got {kind!r}")
-        if duplicates is None:
-            duplicates = "last" if kind == "explicit" else "sum"
-        if duplicates not in DUPLICATE_POLICIES:
-            raise ConfigError(
-                f"duplicates must be one of {', '.join(map(repr, DUPLICATE_POLICIES))}; "
-                f"got {duplicates!r}"
-            )
+        kind, duplicates = _kind_and_duplicates(kind, duplicates, ratings is not None)
 
         try:
             if user_vocab is None:
