@@ -664,11 +664,13 @@ def _onnx_session(spec: ImageModel, net, threads: int):
     unwritable cache only costs the export per process.
     """
     ort = require("onnxruntime", "image", "the ONNX runtime")
-    fingerprint = _onnx_fingerprint(spec, net)
-    key = (fingerprint, threads)
+    # keyed like the network cache (_network): the weights are fingerprinted (~20 ms) only
+    # when a session is made, not on every single-image call
+    key = (type(spec), spec.cache_key(), threads)
     with _NETS_LOCK:
         if key in _SESSIONS:
             return _SESSIONS[key]
+    fingerprint = _onnx_fingerprint(spec, net)
 
     def make(model: bytes):
         options = ort.SessionOptions()
