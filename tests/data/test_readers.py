@@ -476,3 +476,74 @@ def test_fast_path_sorted_file_and_ids_beyond_int32(tmp_path, fast_path):
     data = likewise.read_csv(p)
     assert fast_path["fast"] == 2 and data.users.ids.tolist() == [1, 2, 5, 6]
     assert data.matrix.has_canonical_format and data.nnz == 800
+
+
+@pytest.mark.parametrize("layout", ["uirt", "uir", "ui", "uit", "iurt", "uirx"])
+def test_written_out_kernel_agrees_with_the_general_one(layout):
+    """parse_numeric's kernel for user,item[,value][,time] == the general kernel, always.
+
+    Random rows mix what the written-out kernel handles (plain digits, decimals such as
+    '5.' and '.5', CRLF) with what it leaves to the general kernel (signs, 10-digit ids),
+    and a few bad rows; chunk by chunk the status, the parsed columns and the statistics
+    must be those of the general kernel alone.
+    """
+    from likewise.data import _reader_kernels as K
+
+    rng = np.random.default_rng(len(layout) * 7 + ord(layout[0]))
+    codes = {"u": (1, 0), "i": (1, 1), "r": (2, 0), "t": (3, 0), "x": (0, 0)}
+    kinds = np.array([codes[c][0] for c in layout], np.int8)
+    slots = np.array([codes[c][1] for c in layout], np.int64)
+    expected = (("r" in layout) * 1, ("t" in layout) * 1) if layout in ("uirt", "uir", "ui",
+                                                                         "uit") else (-1, -1)
+    assert K.standard_layout(kinds, slots) == expected
+
+    def field(c):
+        roll = rng.random()
+        if c in "ui":
+            if roll < 0.03:
+                return str(int(rng.integers(1_000_000_000, 2_000_000_000)))  # 10 digits
+            if roll < 0.05:
+                return "-" + str(int(rng.integers(1, 99)))
+            return str(int(rng.integers(0, 10 ** int(rng.integers(1, 7)))))
+        if c == "r":
+            return rng.choice(["4", "3.5", "5.", ".5", "0.25", "+2", "-1.5", "10.125"])
+        if c == "t":
+            return str(int(rng.integers(0, 2_000_000_000))) if roll > 0.02 else "-7"
+        return "z9"
+
+    chunks = []
+    for k in range(40):
+        bad = k % 9 == 8
+        rows = []
+        for _ in range(int(rng.integers(1, 30))):
+            row = ",".join(field(c) for c in layout)
+            rows.append(row + ("\r\n" if rng.random() < 0.2 else "\n"))
+        if bad:
+            rows.insert(int(rng.integers(0, len(rows))), "1,,3\n")
+        chunks.append("".join(rows).encode())
+    buf = np.frombuffer(b"".join(chunks), np.uint8)
+    ends = np.cumsum([len(c) for c in chunks]).astype(np.int64)
+    starts = np.concatenate([[0], ends[:-1]]).astype(np.int64)
+    counts = np.array([c.count(b"\n") for c in chunks])
+    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    n = int(counts.sum())
+
+    def outputs():
+        return (np.full((2, n), -9, np.int32),
+                np.full((int("r" in layout), n), -9, np.float32),
+                np.full((int("t" in layout), n), -9, np.int64),
+                np.full(len(chunks), -5, np.int64), np.zeros((len(chunks), 5), np.int64))
+
+    got = outputs()
+    K.parse_numeric(buf, starts, ends, offsets, kinds, slots, 44, *got)
+    ref = outputs()
+    for k in range(len(chunks)):
+        ref[3][k] = K._parse_chunk(buf, starts[k], ends[k], offsets[k], kinds, slots, 44,
+                                   ref[0], ref[1], ref[2], ref[4][k])
+    np.testing.assert_array_equal(got[3], ref[3])
+    ok = ref[3] == -1
+    assert ok.sum() > 20 and (~ok).sum() >= 4  # both outcomes exercised
+    rows_ok = np.repeat(ok, counts)
+    for a, b in zip(got[:3], ref[:3]):
+        np.testing.assert_array_equal(a[:, rows_ok], b[:, rows_ok])
+    np.testing.assert_array_equal(got[4][ok], ref[4][ok])

@@ -201,9 +201,108 @@ def _parse_chunk(buf, start, end, row0, kinds, slots, sep, ids, floats, longs, s
     return -1
 
 
+@njit(cache=True)
+def _parse_chunk_standard(buf, start, end, row0, has_value, has_time, sep, users, items,
+                          values, times, stats):
+    """:func:`_parse_chunk` for the usual layout, ``user,item[,value][,timestamp]``.
+
+    The same parse with the column dispatch written out (~1.25 vs ~1.8 ns/byte). It gives
+    up (returns the offset, like the general kernel) on anything outside the plain cases:
+    signs, ids of 10 digits or more. The caller then parses the chunk again with
+    :func:`_parse_chunk`, so the result is always the general kernel's.
+    """
+    p = start
+    row = row0
+    lo0 = lo1 = _I32_MAX
+    hi0 = hi1 = _I32_MIN
+    prev_u = prev_i = _I32_MIN - 1
+    ordered = 1
+    while p < end:
+        u, n, p = _digits(buf, p)
+        if n == 0 or n > 9 or buf[p] != sep:
+            return p
+        it, n, p = _digits(buf, p + 1)
+        if n == 0 or n > 9:
+            return p
+        if has_value:
+            if buf[p] != sep:
+                return p
+            mant, n, p = _digits(buf, p + 1)
+            scale = 1.0
+            if buf[p] == 46:  # '.'
+                f, frac, p = _digits(buf, p + 1)
+                for _ in range(frac):
+                    mant *= 10
+                    scale *= 10.0
+                mant += f
+                n += frac
+            if n == 0 or n > 18:
+                return p
+            values[row] = mant / scale
+        if has_time:
+            if buf[p] != sep:
+                return p
+            t, n, p = _digits(buf, p + 1)
+            if n == 0 or n > 18:
+                return p
+            times[row] = t
+        if buf[p] == _CR:
+            p += 1
+        if buf[p] != _NL:
+            return p
+        p += 1
+        users[row] = u
+        items[row] = it
+        lo0 = min(lo0, u)
+        hi0 = max(hi0, u)
+        lo1 = min(lo1, it)
+        hi1 = max(hi1, it)
+        if u < prev_u or (u == prev_u and it <= prev_i):
+            ordered = 0
+        prev_u = u
+        prev_i = it
+        row += 1
+    stats[0] = lo0
+    stats[1] = hi0
+    stats[2] = lo1
+    stats[3] = hi1
+    stats[4] = ordered
+    return -1
+
+
+@njit(cache=True)
+def standard_layout(kinds, slots):
+    """(has_value, has_time) when the columns are ``user,item[,value][,timestamp]``, else
+    (-1, -1)."""
+    n = kinds.shape[0]
+    if n < 2 or n > 4 or kinds[0] != 1 or kinds[1] != 1 or slots[0] != 0 or slots[1] != 1:
+        return -1, -1
+    has_value = has_time = 0
+    c = 2
+    if c < n and kinds[c] == 2:
+        has_value = 1
+        c += 1
+    if c < n and kinds[c] == 3:
+        has_time = 1
+        c += 1
+    if c != n:
+        return -1, -1
+    return has_value, has_time
+
+
 @njit(parallel=True, cache=True)
 def parse_numeric(buf, starts, ends, row_offsets, kinds, slots, sep, ids, floats, longs,
                   status, stats):
+    has_value, has_time = standard_layout(kinds, slots)
+    # 1-d views: the written-out kernel indexes plain vectors (a column absent from the
+    # file is an empty vector it never touches)
+    users, items, values, times = ids[0], ids[1], floats.ravel(), longs.ravel()
     for k in prange(starts.shape[0]):
-        status[k] = _parse_chunk(buf, starts[k], ends[k], row_offsets[k], kinds, slots, sep,
-                                 ids, floats, longs, stats[k])
+        done = -2
+        if has_value >= 0:
+            done = _parse_chunk_standard(buf, starts[k], ends[k], row_offsets[k], has_value,
+                                         has_time, sep, users, items, values, times, stats[k])
+        if done != -1:  # not the usual layout, or a case only the general kernel handles
+            done = _parse_chunk(buf, starts[k], ends[k], row_offsets[k], kinds, slots, sep,
+                                ids, floats, longs, stats[k])
+        status[k] = done
