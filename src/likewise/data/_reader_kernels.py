@@ -106,6 +106,39 @@ def _digits(buf, p):
     return mant, p - q, p
 
 
+@njit(inline="always", cache=True)
+def _number(buf, p, decimal):
+    """Digits from p, and with ``decimal`` an optional '.' and fraction digits:
+    (mantissa, scale, number of digits, next position); the value is mantissa / scale."""
+    mant, n, p = _digits(buf, p)
+    scale = 1.0
+    if decimal and buf[p] == 46:  # '.'
+        f, frac, p = _digits(buf, p + 1)
+        for _ in range(frac):
+            mant *= 10
+            scale *= 10.0
+        mant += f
+        n += frac
+    return mant, scale, n, p
+
+
+@njit(inline="always", cache=True)
+def _track(u, it, lo0, hi0, lo1, hi1, prev_u, prev_i, ordered):
+    """Running id ranges and whether (user, item) strictly increases, after one more row."""
+    if u < prev_u or (u == prev_u and it <= prev_i):
+        ordered = 0
+    return min(lo0, u), max(hi0, u), min(lo1, it), max(hi1, it), u, it, ordered
+
+
+@njit(inline="always", cache=True)
+def _store_stats(stats, lo0, hi0, lo1, hi1, ordered):
+    stats[0] = lo0
+    stats[1] = hi0
+    stats[2] = lo1
+    stats[3] = hi1
+    stats[4] = ordered
+
+
 @njit(cache=True)
 def _parse_chunk(buf, start, end, row0, kinds, slots, sep, ids, floats, longs, stats):
     """Parse one chunk; return -1, or the offset of the first byte it cannot handle.
@@ -147,15 +180,7 @@ def _parse_chunk(buf, start, end, row0, kinds, slots, sep, ids, floats, longs, s
                 if b == 45 or b == 43:  # '-' or '+'
                     neg = b == 45
                     p += 1
-                mant, n, p = _digits(buf, p)
-                scale = 1.0
-                if kind == 2 and buf[p] == 46:  # '.'
-                    f, frac, p = _digits(buf, p + 1)
-                    for _ in range(frac):
-                        mant *= 10
-                        scale *= 10.0
-                    mant += f
-                    n += frac
+                mant, scale, n, p = _number(buf, p, kind == 2)
                 if n == 0 or n > 18:
                     return p  # empty field, or too many digits for an exact mantissa
                 if neg:
@@ -184,20 +209,10 @@ def _parse_chunk(buf, start, end, row0, kinds, slots, sep, ids, floats, longs, s
         if buf[p] != _NL:
             return p  # more fields than the header, or a stray character
         p += 1
-        lo0 = min(lo0, u)
-        hi0 = max(hi0, u)
-        lo1 = min(lo1, it)
-        hi1 = max(hi1, it)
-        if u < prev_u or (u == prev_u and it <= prev_i):
-            ordered = 0
-        prev_u = u
-        prev_i = it
+        lo0, hi0, lo1, hi1, prev_u, prev_i, ordered = _track(u, it, lo0, hi0, lo1, hi1,
+                                                             prev_u, prev_i, ordered)
         row += 1
-    stats[0] = lo0
-    stats[1] = hi0
-    stats[2] = lo1
-    stats[3] = hi1
-    stats[4] = ordered
+    _store_stats(stats, lo0, hi0, lo1, hi1, ordered)
     return -1
 
 
@@ -227,15 +242,7 @@ def _parse_chunk_standard(buf, start, end, row0, has_value, has_time, sep, users
         if has_value:
             if buf[p] != sep:
                 return p
-            mant, n, p = _digits(buf, p + 1)
-            scale = 1.0
-            if buf[p] == 46:  # '.'
-                f, frac, p = _digits(buf, p + 1)
-                for _ in range(frac):
-                    mant *= 10
-                    scale *= 10.0
-                mant += f
-                n += frac
+            mant, scale, n, p = _number(buf, p + 1, True)
             if n == 0 or n > 18:
                 return p
             values[row] = mant / scale
@@ -253,20 +260,10 @@ def _parse_chunk_standard(buf, start, end, row0, has_value, has_time, sep, users
         p += 1
         users[row] = u
         items[row] = it
-        lo0 = min(lo0, u)
-        hi0 = max(hi0, u)
-        lo1 = min(lo1, it)
-        hi1 = max(hi1, it)
-        if u < prev_u or (u == prev_u and it <= prev_i):
-            ordered = 0
-        prev_u = u
-        prev_i = it
+        lo0, hi0, lo1, hi1, prev_u, prev_i, ordered = _track(u, it, lo0, hi0, lo1, hi1,
+                                                             prev_u, prev_i, ordered)
         row += 1
-    stats[0] = lo0
-    stats[1] = hi0
-    stats[2] = lo1
-    stats[3] = hi1
-    stats[4] = ordered
+    _store_stats(stats, lo0, hi0, lo1, hi1, ordered)
     return -1
 
 
