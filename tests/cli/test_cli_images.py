@@ -11,6 +11,7 @@ skdata = pytest.importorskip("skimage.data")
 
 from PIL import Image
 
+import likewise
 from likewise.cli import main
 
 
@@ -53,8 +54,10 @@ def test_index_then_similar(catalogue, tmp_path, capsys):
 def test_errors_are_one_line(catalogue, tmp_path, capsys):
     root, photos, query = catalogue
     model_dir = tmp_path / "m"
-    main(["images", "index", str(photos), "--out", str(model_dir), "--no-progress"])
+    main(["images", "index", str(photos), "--out", str(model_dir), "--no-progress",
+          "--runtime", "torch"])
     capsys.readouterr()
+    assert likewise.load(model_dir).runtime == "torch"
     assert main(["images", "similar", str(model_dir), str(photos / "broken.jpg")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "broken.jpg" in err[0] and err[0].startswith("likewise: error:")

@@ -118,6 +118,26 @@ def test_from_folder_similar_images_real_photos(photo_folder, tmp_path):
     np.testing.assert_array_equal(again.ids, found.ids)
 
 
+def test_runtime_parameter(photo_folder, tmp_path):
+    import json
+
+    default = ImageSimilarity.from_folder(photo_folder)
+    by_torch = ImageSimilarity.from_folder(photo_folder, runtime="torch")
+    np.testing.assert_allclose(by_torch.item_vectors_, default.item_vectors_, atol=1e-4)
+    query = skdata.coffee()[30:300, ::-1]
+    assert by_torch.similar_images(query, n=1).ids[0] == "coffee.png"
+    by_torch.save(tmp_path / "t")
+    assert likewise.load(tmp_path / "t").runtime == "torch"
+    with pytest.raises(ConfigError, match="runtime"):
+        ImageSimilarity.from_folder(photo_folder, runtime="tensorrt")
+    # a model saved before the parameter existed loads with the default
+    manifest = tmp_path / "t" / "manifest.json"
+    meta = json.loads(manifest.read_text())
+    del meta["params"]["runtime"]
+    manifest.write_text(json.dumps(meta))
+    assert likewise.load(tmp_path / "t").runtime == "auto"
+
+
 def test_profile_recommends_visually_similar_items():
     data, root = _data_with_images("implicit")
     model = ImageSimilarity(model="tiny-test", image_root=root).fit(data)

@@ -42,8 +42,11 @@ def _search_dim(ctx, param, value: str):
 @click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True)
 @click.option("--search-dim", default="auto", show_default=True, metavar="auto|D",
               callback=_search_dim, help="First-pass search dimension (0: exact search over the full vectors).")
+@click.option("--runtime", type=click.Choice(["auto", "onnx", "torch"]), default="auto",
+              show_default=True, help="Inference engine (auto: ONNX Runtime when installed).")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-def index_folder(folder, out_path, model_name, cache_dir, batch_size, search_dim, progress):
+def index_folder(folder, out_path, model_name, cache_dir, batch_size, search_dim, runtime,
+                 progress):
     """Embed every image under FOLDER and save a similarity model to --out."""
     import time
 
@@ -52,7 +55,7 @@ def index_folder(folder, out_path, model_name, cache_dir, batch_size, search_dim
     started = time.perf_counter()
     model = ImageSimilarity.from_folder(folder, model=model_name, cache_dir=cache_dir,
                                         batch_size=batch_size, progress=progress,
-                                        search_dim=search_dim)
+                                        search_dim=search_dim, runtime=runtime)
     elapsed = time.perf_counter() - started
     for path, reason in model.skipped_:
         click.echo(f"skipped {path}: {reason}", err=True)

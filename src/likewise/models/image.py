@@ -113,6 +113,9 @@ class ImageSimilarity(Recommender):
         Explicit data: weight items by ``rating - user mean`` in the profile.
     progress : bool
         Progress bar while embedding.
+    runtime : {"auto", "onnx", "torch"}
+        Inference engine for the CNN (see :func:`likewise.features.images.embed_images`):
+        ONNX Runtime when installed (``"auto"``), or PyTorch. Same vectors either way.
 
     Attributes
     ----------
@@ -145,13 +148,15 @@ class ImageSimilarity(Recommender):
         "max_pixels": Int(0),
         "centered": Bool(),
         "progress": Bool(),
+        "runtime": Choice(("auto", "onnx", "torch")),
     }
 
     def __init__(self, *, image_column: str = "image", image_root: str | None = None,
                  model: str = "efficientnet-lite0", batch_size: int = 32,
                  cache_dir: str | None = None, backend: str = "exact",
                  search_dim: int | str = "auto", rerank: int = 20,
-                 max_pixels: int = 89_478_485, centered: bool = True, progress: bool = False):
+                 max_pixels: int = 89_478_485, centered: bool = True, progress: bool = False,
+                 runtime: str = "auto"):
         self.image_column = image_column
         self.image_root = image_root
         self.model = model
@@ -163,6 +168,7 @@ class ImageSimilarity(Recommender):
         self.max_pixels = max_pixels
         self.centered = centered
         self.progress = progress
+        self.runtime = runtime
 
     def _check_params(self, data: Interactions | None) -> None:
         from ..features.images import MODELS
@@ -209,7 +215,8 @@ class ImageSimilarity(Recommender):
         full = [self._resolve(p) for p in paths.tolist()]
         emb = embed_images(full, model=spec, batch_size=self.batch_size,
                            cache_dir=self.cache_dir, progress=self.progress,
-                           ids=np.arange(len(full)), max_pixels=self.max_pixels)
+                           ids=np.arange(len(full)), max_pixels=self.max_pixels,
+                           runtime=self.runtime)
         self._set_vectors(item_idx[emb.ids.astype(np.int64)], emb.vectors, spec.dim)
         image_paths = np.full(len(self.items_), "", dtype=object)
         image_paths[item_idx] = full
@@ -433,7 +440,8 @@ class ImageSimilarity(Recommender):
         from .base import _check_n
 
         _check_n(n)
-        vec = embed_image(image, model=get_model(self.model), max_pixels=self.max_pixels)
+        vec = embed_image(image, model=get_model(self.model), max_pixels=self.max_pixels,
+                          runtime=self.runtime)
         return self.similar_to_vector(vec, n=n)
 
     def similar_to_vector(self, vector: Any, n: int = 5) -> SimilarImages:
