@@ -315,6 +315,36 @@ def test_onnx_runs_other_models_too(tmp_path, monkeypatch):
     np.testing.assert_allclose(by_onnx, by_torch, atol=1e-5)
 
 
+@onnx_only
+def test_a_network_onnx_cannot_take_runs_in_torch(tmp_path, monkeypatch):
+    import warnings
+
+    import torch
+
+    class NoOnnx(im.ImageModel):
+        name, dim, image_size = "tiny-test-no-onnx", 3, 16
+
+        def load(self):
+            torch.manual_seed(2)
+            return torch.nn.Conv2d(3, 3, 3).eval()
+
+        def features(self, net, x):  # an operator the ONNX exporter does not support
+            return torch.linalg.svdvals(net(x).mean(dim=1))[:, :3]
+
+    im.register_model(NoOnnx)
+    Image.fromarray(skdata.coffee()).save(tmp_path / "a.png")
+    with pytest.warns(RuntimeWarning, match="cannot run in ONNX Runtime"):
+        first = im.embed_images([tmp_path / "a.png"], model="tiny-test-no-onnx", progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # warned once per network, not per call
+        again = im.embed_image(tmp_path / "a.png", model="tiny-test-no-onnx")
+    by_torch = im.embed_image(tmp_path / "a.png", model="tiny-test-no-onnx", runtime="torch")
+    np.testing.assert_allclose(first.vectors[0], by_torch, atol=1e-6)
+    np.testing.assert_allclose(again, by_torch, atol=1e-6)
+    with pytest.raises(ConfigError, match="cannot run in ONNX Runtime.*runtime='torch'"):
+        im.embed_image(tmp_path / "a.png", model="tiny-test-no-onnx", runtime="onnx")
+
+
 # -- glibc malloc tuning during inference ----------------------------------------------------
 class _FakeLibc:
     def __init__(self):

@@ -63,7 +63,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..errors import ConfigError, DataError, require
+from ..errors import ConfigError, DataError, MissingDependencyError, require
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -649,6 +649,36 @@ def _export_onnx(spec: ImageModel, net) -> bytes:
     return buf.getvalue()
 
 
+_ONNX_FAILED: set = set()  # networks that could not be exported (auto: PyTorch from then on)
+
+
+def _inference_session(spec: ImageModel, net, threads: int, runtime: str):
+    """The ONNX Runtime session ``runtime`` asks for, or None for PyTorch.
+
+    A network ONNX cannot take (an operator the exporter does not support, in a model you
+    registered) runs in PyTorch under ``runtime="auto"``, with one warning per network;
+    ``runtime="onnx"`` raises :class:`~likewise.ConfigError` instead.
+    """
+    if _resolve_runtime(runtime) == "torch":
+        return None
+    key = (type(spec), spec.cache_key())
+    if key in _ONNX_FAILED and runtime == "auto":
+        return None
+    try:
+        return _onnx_session(spec, net, threads)
+    except MissingDependencyError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - export or session: any failure means "not ONNX"
+        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        if runtime == "onnx":
+            raise ConfigError(f"the {spec.name!r} network cannot run in ONNX Runtime "
+                              f"({reason}); use runtime='torch'") from None
+        _ONNX_FAILED.add(key)
+        warnings.warn(f"the {spec.name!r} network cannot run in ONNX Runtime ({reason}); "
+                      "using PyTorch", RuntimeWarning, stacklevel=3)
+        return None
+
+
 def onnx_model_dir() -> Path:
     """Where exported networks are kept: ``<likewise cache>/onnx`` (``$LIKEWISE_DATA_DIR``)."""
     from ..data._download import default_cache_dir
@@ -911,7 +941,7 @@ def embed_images(paths_or_folder: str | os.PathLike | Sequence[str | os.PathLike
             raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
     if num_threads is not None and (not isinstance(num_threads, int) or num_threads < 1):
         raise ConfigError(f"num_threads must be an integer >= 1 or None, got {num_threads!r}")
-    engine = _resolve_runtime(runtime)
+    _resolve_runtime(runtime)  # validated before any file is read
     spec = get_model(model)
     if isinstance(paths_or_folder, (str, os.PathLike)) and Path(paths_or_folder).is_dir():
         folder = Path(paths_or_folder)
@@ -941,10 +971,9 @@ def embed_images(paths_or_folder: str | os.PathLike | Sequence[str | os.PathLike
     from tqdm.auto import tqdm
 
     previous_threads = torch.get_num_threads()
-    session = None
-    if engine == "onnx":
-        session = _onnx_session(spec, net, num_threads or previous_threads) if files else None
-    elif num_threads is not None:
+    session = _inference_session(spec, net, num_threads or previous_threads, runtime) \
+        if files else None
+    if session is None and num_threads is not None:
         torch.set_num_threads(num_threads)
     if channels_last and session is None:
         net = net.to(memory_format=torch.channels_last)
@@ -1017,7 +1046,7 @@ def embed_image(image: Any, *, model: str | ImageModel = "efficientnet-lite0",
     """
     import torch
 
-    engine = _resolve_runtime(runtime)
+    _resolve_runtime(runtime)  # validated before any file is read
     spec = get_model(model)
     Image = _pil()
     if isinstance(image, (str, os.PathLike)):
@@ -1032,10 +1061,8 @@ def embed_image(image: Any, *, model: str | ImageModel = "efficientnet-lite0",
         raise DataError(f"a query image must be a path, bytes, a numpy array or a PIL image, "
                         f"got {type(image).__name__}")
     net = _network(spec)
-    session = None
-    if engine == "onnx":
-        session = _onnx_session(spec, net, torch.get_num_threads())
-    elif channels_last:
+    session = _inference_session(spec, net, torch.get_num_threads(), runtime)
+    if session is None and channels_last:
         net = net.to(memory_format=torch.channels_last)
     return _run(spec, net, preprocess(img, spec.image_size)[None], channels_last, session)[0]
 
