@@ -351,3 +351,18 @@ def test_dense_path_equals_top_k_path(ml_split, similarity):
     both = b > 0
     np.testing.assert_allclose(a[both], b[both], rtol=1e-6)
     assert ((a > 0) & ~both).sum(axis=1).max() <= 1
+
+
+def test_sort_by_index_matches_argsort():
+    from likewise.models._knn_kernels import sort_by_index
+
+    rng = np.random.default_rng(3)
+    for m in (0, 1, 2, 3, 8, 65, 1000):
+        idx = rng.permutation(10_000)[:m].astype(np.int64)
+        vals = rng.random(m)
+        order = np.argsort(idx)
+        got_idx, got_vals = np.append(idx, -1), np.append(vals, -1.0)  # a tail it must not touch
+        sort_by_index(got_idx, got_vals, m)
+        np.testing.assert_array_equal(got_idx[:m], idx[order])
+        np.testing.assert_array_equal(got_vals[:m], vals[order])
+        assert got_idx[m] == -1 and got_vals[m] == -1.0
