@@ -123,6 +123,12 @@ def _number(buf, p, decimal):
 
 
 @njit(inline="always", cache=True)
+def _track_start():
+    """The state :func:`_track` starts from: empty id ranges, sorted so far."""
+    return _I32_MAX, _I32_MIN, _I32_MAX, _I32_MIN, _I32_MIN - 1, _I32_MIN - 1, 1
+
+
+@njit(inline="always", cache=True)
 def _track(u, it, lo0, hi0, lo1, hi1, prev_u, prev_i, ordered):
     """Running id ranges and whether (user, item) strictly increases, after one more row."""
     if u < prev_u or (u == prev_u and it <= prev_i):
@@ -154,10 +160,7 @@ def _parse_chunk(buf, start, end, row0, kinds, slots, sep, ids, floats, longs, s
     ncols = kinds.shape[0]
     p = start
     row = row0
-    lo0 = lo1 = _I32_MAX
-    hi0 = hi1 = _I32_MIN
-    prev_u = prev_i = _I32_MIN - 1
-    ordered = 1
+    lo0, hi0, lo1, hi1, prev_u, prev_i, ordered = _track_start()
     while p < end:
         u = 0
         it = 0
@@ -228,10 +231,7 @@ def _parse_chunk_standard(buf, start, end, row0, has_value, has_time, sep, users
     """
     p = start
     row = row0
-    lo0 = lo1 = _I32_MAX
-    hi0 = hi1 = _I32_MIN
-    prev_u = prev_i = _I32_MIN - 1
-    ordered = 1
+    lo0, hi0, lo1, hi1, prev_u, prev_i, ordered = _track_start()
     while p < end:
         u, n, p = _digits(buf, p)
         if n == 0 or n > 9 or buf[p] != sep:
