@@ -66,9 +66,16 @@ def worker(method: str, path: str) -> None:
         embedded_worker()
         return
     t0 = time.perf_counter()
+    # Both sides import every module their load uses before the clock starts: likewise
+    # imports pyarrow, scipy.sparse and its numba kernels (hence numba) lazily, inside
+    # the first read_csv, as pandas' side imports scipy.sparse here. What stays inside
+    # likewise's load time is numba's one-off target set-up when the first cached kernel
+    # loads (~0.25 s, the analogue of pandas' own lazily imported parser modules).
     if method == "likewise":
         import likewise
-        from likewise.data import _kernels, readers  # noqa: F401  (import cost counted)
+        import pyarrow.csv  # noqa: F401
+        import scipy.sparse  # noqa: F401
+        from likewise.data import _kernels, _reader_kernels, readers  # noqa: F401
     else:
         import numpy as np
         import pandas as pd
@@ -101,6 +108,7 @@ def worker(method: str, path: str) -> None:
         load_once()
         again.append(time.perf_counter() - t)
     print(json.dumps({"method": method, "import_s": t1 - t0, "load_s": t2 - t1,
+                      "total_s": t2 - t0,
                       "cpu_s": c2 - c1, "peak_mb": rss_kb / 1024, "shape": list(shape),
                       "nnz": nnz, "again_s": again}))
 
@@ -193,16 +201,21 @@ def main() -> None:
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs (shared; load average "
         f"{load[0]:.1f} at the end), Python {platform.python_version()}; median of "
         f"{args.repeats} runs, each in a fresh subprocess, methods alternating, after one "
-        "discarded warm-up run (numba kernels compiled, file in the page cache).",
+        "discarded warm-up run (numba kernels compiled, file in the page cache). Load time "
+        "starts after both sides have imported the modules their load uses.",
         "",
-        "| method | load time (s) | CPU time, all threads (s) | import (s) | peak RSS (MB) |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        "| method | load time (s) | CPU time, all threads (s) | import (s) | import + load (s) "
+        "| peak RSS (MB) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
         f"| likewise.read_csv -> Interactions | {med(lw, 'load_s'):.2f} | "
-        f"{med(lw, 'cpu_s'):.2f} | {med(lw, 'import_s'):.2f} | {med(lw, 'peak_mb'):.0f} |",
+        f"{med(lw, 'cpu_s'):.2f} | {med(lw, 'import_s'):.2f} | {med(lw, 'total_s'):.2f} | "
+        f"{med(lw, 'peak_mb'):.0f} |",
         f"| pandas.read_csv + factorize + scipy CSR | {med(pdm, 'load_s'):.2f} | "
-        f"{med(pdm, 'cpu_s'):.2f} | {med(pdm, 'import_s'):.2f} | {med(pdm, 'peak_mb'):.0f} |",
+        f"{med(pdm, 'cpu_s'):.2f} | {med(pdm, 'import_s'):.2f} | {med(pdm, 'total_s'):.2f} | "
+        f"{med(pdm, 'peak_mb'):.0f} |",
         "",
-        f"CPU-time ratio likewise / pandas: {med(lw, 'cpu_s') / med(pdm, 'cpu_s'):.2f}.  ",
+        f"CPU-time ratio likewise / pandas: {med(lw, 'cpu_s') / med(pdm, 'cpu_s'):.2f}; "
+        f"import + load ratio: {med(lw, 'total_s') / med(pdm, 'total_s'):.2f}.  ",
         f"**likewise / pandas load time: {ratio:.2f}** (target <= 0.33: "
         f"{'met' if ratio <= 1 / 3 else 'NOT met'}); likewise peak "
         f"{med(lw, 'peak_mb'):.0f} MB (target < 2048 MB: "
