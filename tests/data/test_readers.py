@@ -239,6 +239,56 @@ def test_int_codes_kernel_matches_reference():
         np.testing.assert_array_equal(got_c, ref_c)
 
 
+def test_sorted_runs_kernel_matches_reference():
+    from likewise.data._reader_kernels import sorted_runs
+    from likewise.data.readers import _sorted_runs_reference
+
+    rng = np.random.default_rng(2)
+    for arr in [np.sort(rng.integers(-50, 50, 1000)), np.sort(rng.integers(0, 2**31 - 1, 300)),
+                np.array([7]), np.array([], dtype=np.int64), np.repeat([3, 9, 10], [1, 5, 2]),
+                np.arange(20)]:
+        arr = arr.astype(np.int32)
+        got_u, got_s = sorted_runs(arr)
+        ref_u, ref_s = _sorted_runs_reference(arr)
+        np.testing.assert_array_equal(got_u, ref_u)
+        np.testing.assert_array_equal(got_s, ref_s)
+
+
+def test_fast_path_sorted_file_equals_from_arrays(tmp_path, fast_path):
+    """A file sorted by (user, item) takes the row-pointer route (no user codes, no
+    second check of the order): the result equals building it from the raw columns."""
+    rng = np.random.default_rng(3)
+    users = np.repeat(np.sort(rng.choice(10**6, 300, replace=False)) + 1,
+                      rng.integers(1, 9, 300))
+    items = np.concatenate([np.sort(rng.choice(5000, n, replace=False))
+                            for n in np.unique(users, return_counts=True)[1]])
+    ratings = rng.integers(1, 11, len(users)) / 2
+    times = rng.integers(10**9, 2 * 10**9, len(users))
+    frame = pd.DataFrame({"userId": users, "movieId": items, "rating": ratings,
+                          "timestamp": times})
+    frame.to_csv(tmp_path / "sorted.csv", index=False)
+    got = likewise.read_csv(tmp_path / "sorted.csv")
+    assert fast_path["fast"] == 1
+    want = likewise.Interactions.from_arrays(users, items, ratings, times)
+    assert got.users == want.users and got.items == want.items
+    assert (got.matrix != want.matrix).nnz == 0 and got.matrix.has_canonical_format
+    np.testing.assert_array_equal(got.matrix.indptr, want.matrix.indptr)
+    np.testing.assert_array_equal(got.timestamps, want.timestamps)
+    assert got.rating_scale == want.rating_scale
+
+
+def test_from_sorted_rows_rejects_a_row_pointer_that_does_not_fit():
+    from likewise.data import Vocabulary
+
+    users, _ = Vocabulary.from_values([1, 2])
+    items, _ = Vocabulary.from_values([5, 6])
+    with pytest.raises(DataError, match="row_starts"):
+        likewise.Interactions._from_sorted_rows(
+            np.array([0, 1, 3]), np.array([0, 1], np.int32), np.array([4.0, 3.0]), None,
+            users=users, items=items, kind=None, rating_scale=None, duplicates=None,
+            item_metadata=None, user_metadata=None, source="x.csv")
+
+
 def test_int_codes_over_chunks_matches_reference():
     import pyarrow as pa
 
@@ -547,3 +597,46 @@ def test_written_out_kernel_agrees_with_the_general_one(layout):
     for a, b in zip(got[:3], ref[:3]):
         np.testing.assert_array_equal(a[:, rows_ok], b[:, rows_ok])
     np.testing.assert_array_equal(got[4][ok], ref[4][ok])
+
+
+def test_kernel_loader_thread_loads_the_specialisations_the_read_uses(tmp_path):
+    """The first fast-path read in a process loads its kernels on a thread (overlapping
+    numba's set-up with the newline count); the warm-up must load the very
+    specialisations the read then calls, or it would only add work. Fresh process, so the
+    kernels are not loaded yet."""
+    import subprocess
+    import sys
+    import textwrap
+
+    from likewise.data.synthetic import write_csv
+
+    data = likewise.synthetic(n_users=200, n_items=100, n_interactions=3000,
+                              rating_scale=(0.5, 5), rating_step=0.5)
+    write_csv(data, tmp_path / "r.csv")
+    code = textwrap.dedent(f"""
+        import threading
+        import numpy as np
+        import likewise
+        from likewise.data import readers, _reader_kernels as K
+        readers._FAST_MIN_BYTES = 0
+        assert not readers._KERNELS_LOADED
+        started = []
+        real_start = threading.Thread.start
+        def start(self):
+            started.append(self.name)
+            real_start(self)
+        threading.Thread.start = start
+        first = likewise.read_csv({str(tmp_path / "r.csv")!r})
+        threading.Thread.start = real_start
+        assert started == ["likewise-kernel-loader"], started
+        assert readers._KERNELS_LOADED
+        for kernel in (K.parse_numeric, K._mark, K._map, K.sorted_runs):
+            assert len(kernel.signatures) == 1, (kernel, kernel.signatures)
+        again = likewise.read_csv({str(tmp_path / "r.csv")!r})
+        assert (first.matrix != again.matrix).nnz == 0
+        np.testing.assert_array_equal(first.timestamps, again.timestamps)
+        print(first.nnz)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout.split()[-1]) == data.nnz

@@ -49,6 +49,26 @@ def dense_codes_inplace(arr: np.ndarray, lo: int, span: int):
     return uniques + lo, arr
 
 
+@njit(cache=True)
+def sorted_runs(arr):
+    """Distinct values of sorted ``arr`` and where each run starts (plus ``len(arr)``).
+
+    For a file sorted by user this is the user vocabulary and the CSR row pointer in one
+    pass: no codes per row are needed, nor a binary search per user.
+    """
+    n = arr.shape[0]
+    uniques = np.empty(n, dtype=np.int64)  # only the first m entries get touched
+    starts = np.empty(n + 1, dtype=np.int64)
+    m = 0
+    for k in range(n):
+        if k == 0 or arr[k] != arr[k - 1]:
+            uniques[m] = arr[k]
+            starts[m] = k
+            m += 1
+    starts[m] = n
+    return uniques[:m].copy(), starts[:m + 1].copy()
+
+
 def dense_codes_chunks(chunks: list, lo: int, span: int):
     """:func:`dense_codes` over several arrays (Arrow chunks) as if concatenated."""
     present = np.zeros(span, dtype=np.uint8)
@@ -242,7 +262,25 @@ def _parse_chunk_standard(buf, start, end, row0, has_value, has_time, sep, users
         if has_value:
             if buf[p] != sep:
                 return p
-            mant, scale, n, p = _number(buf, p + 1, True)
+            mant, n, p = _digits(buf, p + 1)
+            # one fraction digit ('4.5') without a branch on whether there is one: ratings
+            # alternate between '4' and '4.5' at random, and a mispredicted branch costs
+            # more than the arithmetic
+            dot = np.int64(buf[p] == 46)
+            d = np.int64(buf[min(p + 1, end - 1)]) - 48  # the chunk's last byte at most
+            one = dot & np.int64((d >= 0) & (d <= 9))
+            mant = mant * (1 + 9 * one) + d * one
+            scale = 1.0 + 9.0 * one
+            p += dot + one
+            n += one
+            more = one & np.int64((buf[p] >= 48) & (buf[p] <= 57))
+            if more:  # a second fraction digit: rare, the loop takes the rest
+                f, frac, p = _digits(buf, p)
+                for _ in range(frac):
+                    mant *= 10
+                    scale *= 10.0
+                mant += f
+                n += frac
             if n == 0 or n > 18:
                 return p
             values[row] = mant / scale
@@ -303,3 +341,22 @@ def parse_numeric(buf, starts, ends, row_offsets, kinds, slots, sep, ids, floats
             done = _parse_chunk(buf, starts[k], ends[k], row_offsets[k], kinds, slots, sep,
                                 ids, floats, longs, stats[k])
         status[k] = done
+
+
+def load_parse_kernels(kinds: np.ndarray, slots: np.ndarray) -> None:
+    """Load (from numba's cache) the kernels a fast-path read calls, on empty inputs.
+
+    The first kernel call in a process sets numba up (~0.25 s of Python: it imports its
+    implementation modules) and loads the compiled code. ``_fast_numeric_table`` runs
+    this on a thread while it counts newlines (NumPy work that releases the GIL), so the
+    two overlap. The argument types match the real calls exactly (read-only uint8
+    buffer, 2-d outputs, int32 ids), or numba would load a different specialisation.
+    """
+    text = np.zeros(1, dtype=np.uint8)
+    text.flags.writeable = False  # the file is memory-mapped read-only
+    none = np.zeros(0, dtype=np.int64)
+    parse_numeric(text, none, none, none, kinds, slots, 44, np.zeros((2, 0), np.int32),
+                  np.zeros((0, 0), np.float32), np.zeros((0, 0), np.int64), none,
+                  np.zeros((0, 5), np.int64))
+    dense_codes_inplace(np.zeros(1, dtype=np.int32), 0, 1)
+    sorted_runs(np.zeros(1, dtype=np.int32))

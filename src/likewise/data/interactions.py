@@ -214,20 +214,43 @@ class Interactions:
             raise DataError("assume_sorted=True but the rows are not sorted by (user, item) "
                             "without repeats", path=source)
         if ordered and n:
-            # already CSR order: the row pointer is all that is missing
-            index_dtype = np.int32 if max(len(items), n) < 2**31 - 1 else np.int64
-            # sorted rows: each row starts where its code first appears (no n-sized pass)
+            # already CSR order: the row pointer is all that is missing; each row starts
+            # where its code first appears (no n-sized pass)
             indptr = np.searchsorted(u, np.arange(len(users) + 1, dtype=u.dtype))
-            indptr = indptr.astype(index_dtype)
-            matrix = sp.csr_matrix((values, i.astype(index_dtype, copy=False), indptr),
-                                   shape=(len(users), len(items)))
-            matrix.has_sorted_indices = True
-            matrix.has_canonical_format = True
+            matrix = _sorted_csr(values, i, indptr, len(users), len(items))
             ts_sorted = ts
         else:
             matrix, ts_sorted = _build_csr(u, i, values, ts, len(users), len(items),
                                            duplicates, source or "input")
         return cls(matrix, users, items, kind=kind, timestamps=ts_sorted,
+                   rating_scale=rating_scale if kind == "explicit" else None,
+                   item_metadata=item_metadata, user_metadata=user_metadata, source=source)
+
+    @classmethod
+    def _from_sorted_rows(cls, row_starts: np.ndarray, item_idx: np.ndarray, values,
+                          timestamps, *, users: Vocabulary, items: Vocabulary, kind,
+                          rating_scale, duplicates, item_metadata, user_metadata,
+                          source) -> "Interactions":
+        """:meth:`from_codes` for rows already in CSR order, with the row pointer given.
+
+        For the CSV fast path, which proves while parsing that the rows strictly
+        increase by (user, item) and finds ``row_starts`` with the user vocabulary, so
+        neither needs a pass here; ``item_idx`` are codes it made against ``items``.
+        Values and timestamps are checked as in :meth:`from_codes`.
+        """
+        n = len(item_idx)
+        kind, duplicates = _kind_and_duplicates(kind, duplicates, values is not None)
+        if len(row_starts) != len(users) + 1 or int(row_starts[-1]) != n:
+            raise DataError("row_starts must have one entry per user plus the row count",
+                            path=source)
+        values = _values(values, n, source)
+        if values is None:
+            values = np.ones(n, dtype=np.float32)
+        if kind == "explicit" and n:
+            rating_scale = _scale(values, rating_scale, source)
+        ts = _timestamps(timestamps, n, source)
+        return cls(_sorted_csr(values, item_idx, row_starts, len(users), len(items)), users,
+                   items, kind=kind, timestamps=ts,
                    rating_scale=rating_scale if kind == "explicit" else None,
                    item_metadata=item_metadata, user_metadata=user_metadata, source=source)
 
@@ -534,6 +557,18 @@ def _timestamps(timestamps, n, source):
     if len(ts) != n:
         raise DataError("timestamps and ids have different lengths", path=source)
     return ts
+
+
+def _sorted_csr(values, item_idx, indptr, n_users: int, n_items: int) -> sp.csr_matrix:
+    """The CSR matrix of rows already sorted by (user, item) without repeats (no copy of
+    the n-sized arrays when the index dtype allows)."""
+    n = len(item_idx)
+    index_dtype = np.int32 if max(n_items, n) < 2**31 - 1 else np.int64
+    matrix = sp.csr_matrix((values, item_idx.astype(index_dtype, copy=False),
+                            np.asarray(indptr).astype(index_dtype)), shape=(n_users, n_items))
+    matrix.has_sorted_indices = True
+    matrix.has_canonical_format = True
+    return matrix
 
 
 def _build_csr(u, i, values, ts, n_users, n_items, duplicates, source):

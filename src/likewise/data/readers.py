@@ -15,6 +15,7 @@ import gzip
 import math
 import os
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -425,6 +426,13 @@ def _int_codes_reference(arr: np.ndarray):
     return uniques, codes.astype(np.int64, copy=False)
 
 
+def _sorted_runs_reference(arr: np.ndarray):
+    """Distinct values of sorted ``arr`` and where each run starts, then ``len(arr)``
+    (readable version of ``_reader_kernels.sorted_runs``)."""
+    uniques, first = np.unique(arr, return_index=True)
+    return uniques.astype(np.int64), np.append(first, len(arr)).astype(np.int64)
+
+
 def _int_codes(arr: np.ndarray):
     """Fast equivalent of :func:`_int_codes_reference`.
 
@@ -541,7 +549,7 @@ def _build(holder: list, roles: dict[str, str], *, path: Path, kind, rating_scal
     if isinstance(table, _FastColumns):
         # the numeric fast path: ids already coded, sortedness known
         coded, fast_cols = table, table.columns
-        n_rows = len(coded.user_codes)
+        n_rows = len(coded.item_codes)
 
         def number(role):
             return fast_cols.pop(roles[role])
@@ -589,6 +597,13 @@ def _build(holder: list, roles: dict[str, str], *, path: Path, kind, rating_scal
     del table
     if kind is None:
         kind = "explicit" if ratings is not None else "implicit"
+    if coded is not None and coded.row_starts is not None:
+        return Interactions._from_sorted_rows(
+            coded.row_starts, i, ratings, ts, users=_vocab(user_ids), items=_vocab(item_ids),
+            kind=kind, rating_scale=rating_scale, duplicates=duplicates,
+            item_metadata=_load_metadata(item_metadata, roles["item"], "item_metadata"),
+            user_metadata=_load_metadata(user_metadata, roles["user"], "user_metadata"),
+            source=str(path))
     return Interactions.from_codes(
         u, i, ratings, ts, users=_vocab(user_ids), items=_vocab(item_ids), kind=kind,
         rating_scale=rating_scale, duplicates=duplicates,
@@ -749,16 +764,28 @@ class _Done(Exception):
 _FAST_MIN_BYTES = 8 << 20  # below this Arrow is quick enough and no kernel needs loading
 
 
+_KERNELS_LOADED = False  # whether this process has run the fast path's kernels
+
+
+def _load_kernels(K, kinds, slots) -> None:
+    """Thread target: load the parse kernels; a failure is left to the real call."""
+    try:
+        K.load_parse_kernels(kinds, slots)
+    except Exception:  # noqa: BLE001  (the same call on the main thread reports it)
+        pass
+
+
 @dataclass
 class _FastColumns:
     """What the numeric fast path produces: coded ids, value columns, sortedness."""
 
     user_ids: np.ndarray
-    user_codes: np.ndarray
+    user_codes: np.ndarray | None  # None for ordered rows: row_starts says it all
     item_ids: np.ndarray
     item_codes: np.ndarray
     columns: dict
     ordered: bool  # rows strictly increasing by (user, item): already CSR order
+    row_starts: np.ndarray | None = None  # the CSR row pointer, for ordered rows
 
 
 def _fast_numeric_table(src: _Source):
@@ -772,6 +799,7 @@ def _fast_numeric_table(src: _Source):
     timestamps as int64: no conversion copies) and records each chunk's id range and
     whether its rows are sorted; the ids are then coded in place.
     """
+    global _KERNELS_LOADED
     if (src.gzip or not src.has_header or src.encoding.lower().replace("-", "") != "utf8"
             or src.path.stat().st_size < _FAST_MIN_BYTES):
         return None
@@ -822,12 +850,28 @@ def _fast_numeric_table(src: _Source):
     bounds.append(main_end)
     starts = np.array(bounds[:-1], dtype=np.int64)
     ends = np.array(bounds[1:], dtype=np.int64)
-    # NumPy's compare + count is SIMD (~0.1 ns/byte), faster than any byte loop here
+    loader = None
+    if not _KERNELS_LOADED:
+        # numba's one-off set-up (~0.25 s) is Python holding the GIL, the newline count
+        # below is NumPy releasing it: on two cores they overlap. (Also writing the
+        # output pages while waiting, to take their first-touch faults early, gained
+        # nothing measurable: 0.74 vs 0.72 s median over ten pairs.)
+        loader = threading.Thread(target=_load_kernels, args=(K, kinds, slots), daemon=True,
+                                  name="likewise-kernel-loader")
+        loader.start()
+    # NumPy's compare + count is SIMD (~0.1 ns/byte), faster than any byte loop here; the
+    # compare writes into one reused buffer (a fresh temporary per step would be new
+    # pages). Each step hands the GIL back and forth with the loader thread (up to the
+    # 5 ms switch interval), so steps are large while it runs, cache-sized otherwise.
     counts = np.zeros(len(starts) + 1, dtype=np.int64)
-    step = 1 << 22
+    step = 1 << (26 if loader is not None else 22)
+    is_newline = np.empty(min(step, main_end - body), dtype=bool)
     for k in range(len(starts)):
         for a in range(int(starts[k]), int(ends[k]), step):
-            counts[k] += np.count_nonzero(buf[a:min(a + step, int(ends[k]))] == 10)
+            b = min(a + step, int(ends[k]))
+            np.equal(buf[a:b], 10, out=is_newline[:b - a])
+            counts[k] += np.count_nonzero(is_newline[:b - a])
+    del is_newline
     tail = None
     if main_end < size:
         tail = np.frombuffer(buf[main_end:size].tobytes() + b"\n", dtype=np.uint8)
@@ -840,6 +884,8 @@ def _fast_numeric_table(src: _Source):
     status = np.full(len(counts), -1, dtype=np.int64)
     stats = np.zeros((len(counts), 5), dtype=np.int64)
     sep_byte = ord(src.sep)
+    if loader is not None:
+        loader.join()
     K.parse_numeric(buf, starts, ends, offsets, kinds, slots, sep_byte, ids, floats, longs,
                     status, stats)
     if tail is not None:
@@ -847,6 +893,7 @@ def _fast_numeric_table(src: _Source):
                         offsets[-1:], kinds, slots, sep_byte, ids, floats, longs,
                         status[-1:], stats[-1:])
     del buf
+    _KERNELS_LOADED = True
     if (status != -1).any() or n_rows == 0:
         return None
     full = counts > 0
@@ -857,6 +904,11 @@ def _fast_numeric_table(src: _Source):
         (u[b], i[b]) > (u[a], i[a]) for a, b in zip(last[:-1], first[1:]))
     coded = []
     for slot, arr in enumerate((u, i)):
+        if slot == 0 and ordered:
+            # rows sorted by user: the users and the row pointer come from one pass
+            # over the runs, and no user code per row is needed
+            coded += list(K.sorted_runs(arr))
+            continue
         lo, hi = int(stats[:, 2 * slot].min()), int(stats[:, 2 * slot + 1].max())
         span = hi - lo + 1
         if span > max(4 * n_rows, 1 << 20):
@@ -869,7 +921,10 @@ def _fast_numeric_table(src: _Source):
         columns[value_col] = floats[0]
     if time_col:
         columns[time_col] = longs[0]
-    return _FastColumns(coded[0], coded[1], coded[2], coded[3], columns, ordered)
+    if ordered:
+        return _FastColumns(coded[0], None, coded[2], coded[3], columns, True,
+                            row_starts=coded[1])
+    return _FastColumns(coded[0], coded[1], coded[2], coded[3], columns, False)
 
 
 def _leading_blank_lines(src: _Source) -> int:
