@@ -204,12 +204,8 @@ class Interactions:
             if low < 0 or high >= size:
                 raise DataError(f"{what} codes must lie in [0, {size}) (the {what} "
                                 f"vocabulary's size); got {low}..{high}", path=source)
-        values = _values(values, n, source)
-        if values is None:
-            values = np.ones(n, dtype=np.float32)
-        if kind == "explicit" and n:
-            rating_scale = _scale(values, rating_scale, source)
-        ts = _timestamps(timestamps, n, source)
+        values, rating_scale, ts = _checked_columns(values, timestamps, n, kind, rating_scale,
+                                                    source)
         if assume_sorted and not ordered:
             raise DataError("assume_sorted=True but the rows are not sorted by (user, item) "
                             "without repeats", path=source)
@@ -243,12 +239,8 @@ class Interactions:
         if len(row_starts) != len(users) + 1 or int(row_starts[-1]) != n:
             raise DataError("row_starts must have one entry per user plus the row count",
                             path=source)
-        values = _values(values, n, source)
-        if values is None:
-            values = np.ones(n, dtype=np.float32)
-        if kind == "explicit" and n:
-            rating_scale = _scale(values, rating_scale, source)
-        ts = _timestamps(timestamps, n, source)
+        values, rating_scale, ts = _checked_columns(values, timestamps, n, kind, rating_scale,
+                                                    source)
         return cls(_sorted_csr(values, item_idx, row_starts, len(users), len(items)), users,
                    items, kind=kind, timestamps=ts,
                    rating_scale=rating_scale if kind == "explicit" else None,
@@ -557,6 +549,17 @@ def _timestamps(timestamps, n, source):
     if len(ts) != n:
         raise DataError("timestamps and ids have different lengths", path=source)
     return ts
+
+
+def _checked_columns(values, timestamps, n: int, kind: str, rating_scale, source):
+    """Values (ones when absent), the rating scale (checked or observed) and timestamps,
+    as the constructors from codes take them."""
+    values = _values(values, n, source)
+    if values is None:
+        values = np.ones(n, dtype=np.float32)
+    if kind == "explicit" and n:
+        rating_scale = _scale(values, rating_scale, source)
+    return values, rating_scale, _timestamps(timestamps, n, source)
 
 
 def _sorted_csr(values, item_idx, indptr, n_users: int, n_items: int) -> sp.csr_matrix:
