@@ -797,7 +797,8 @@ def _fast_numeric_table(src: _Source):
     Arrow reader takes over (it handles every dialect, and its failures are located
     exactly). One parallel pass parses the columns (ids as int32, ratings as float32,
     timestamps as int64: no conversion copies) and records each chunk's id range and
-    whether its rows are sorted; the ids are then coded in place.
+    whether its rows are sorted; the ids are then coded in place, except the users of a
+    file sorted by (user, item), whose runs give the vocabulary and the CSR row pointer.
     """
     global _KERNELS_LOADED
     if (src.gzip or not src.has_header or src.encoding.lower().replace("-", "") != "utf8"
