@@ -301,7 +301,7 @@ def test_archive_in_wrong_layout(server, monkeypatch, tmp_path):
     with pytest.raises(DataError, match="no ml-25m/ratings.csv"):
         datasets.movielens("25m", cache_dir=tmp_path, base_url=server.url, progress=False)
     assert not (tmp_path / "movielens" / "ml-25m").exists()
-    assert not list((tmp_path / "movielens").glob("*.part"))
+    assert not list((tmp_path / "movielens").glob(".*.tmp"))
 
 
 def test_default_cache_dir(monkeypatch, tmp_path):

@@ -11,12 +11,12 @@ Examples
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import click
 
+from .._fs import atomic_file, atomic_write_text
 from ..errors import ConfigError
 from ._common import ensure_out_dir, load_data, with_read_options
 
@@ -208,13 +208,13 @@ def split(source: str, method: str, test_size: float | None, test_k: int | None,
             click.echo(f"wrote {fold_dir} (train {s['train']:,} rows, test {s['test']:,} "
                        f"rows, {s['test_users']:,} users; cold in test: "
                        f"{s['cold_users']:,} users, {s['cold_items']:,} items)")
-        _atomic_write_text(out / "split.json", json.dumps(manifest, indent=2) + "\n")
+        atomic_write_text(out / "split.json", json.dumps(manifest, indent=2) + "\n")
         return
 
     files = _write_split(result, out, fmt)
     summary = result.summary()
     manifest.update(files=files, **summary)
-    _atomic_write_text(out / "split.json", json.dumps(manifest, indent=2) + "\n")
+    atomic_write_text(out / "split.json", json.dumps(manifest, indent=2) + "\n")
     click.echo(
         f"wrote {out / files['train']} ({summary['train']:,} rows) and "
         f"{out / files['test']} ({summary['test']:,} rows, {summary['test_users']:,} users); "
@@ -278,23 +278,20 @@ def _write(part, path: Path, fmt: str) -> None:
     import pyarrow as pa
 
     table = pa.Table.from_pandas(part.to_frame(ids=True), preserve_index=False)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
+    with atomic_file(path, "wb") as fh:
         if fmt == "parquet":
             import pyarrow.parquet as pq
 
-            pq.write_table(table, tmp)
+            pq.write_table(table, fh)
         else:
             import pyarrow.csv as pacsv
 
             try:  # plain CSV unless some value needs quotes (ids containing commas...)
-                pacsv.write_csv(table, tmp, _csv_options(pacsv, "none"))
+                pacsv.write_csv(table, fh, _csv_options(pacsv, "none"))
             except pa.ArrowInvalid:
-                pacsv.write_csv(table, tmp, _csv_options(pacsv, "needed"))
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+                fh.seek(0)  # drop the rows written before the value that needs quotes
+                fh.truncate()
+                pacsv.write_csv(table, fh, _csv_options(pacsv, "needed"))
 
 
 def _csv_options(pacsv, quoting: str):
@@ -302,13 +299,3 @@ def _csv_options(pacsv, quoting: str):
         return pacsv.WriteOptions(quoting_style=quoting, quoting_header="none")
     except TypeError:
         return pacsv.WriteOptions(quoting_style=quoting)
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()

@@ -17,6 +17,7 @@ import re
 
 import click
 
+from .._fs import atomic_file, atomic_write_text
 from ._common import ensure_out_dir, load_data, with_read_options
 from .compare import PROTOCOL_CHOICES, choose_protocol
 
@@ -137,11 +138,12 @@ def tune(source, model_name, params, search, n_iter, protocol, folds, k, metric,
     click.echo(str(result))
     if out is not None:
         frame = result.results.drop(columns=["params"]).sort_values("rank", kind="stable")
-        frame.to_csv(out / "results.csv", index=False, float_format="%.6g")
-        (out / "results.md").write_text(result.to_markdown() + "\n", encoding="utf-8")
+        with atomic_file(out / "results.csv", "w", newline="") as fh:
+            frame.to_csv(fh, index=False, float_format="%.6g")
+        atomic_write_text(out / "results.md", result.to_markdown() + "\n")
         best = {"model": model_name, "metric": result.metric, "best_score": result.best_score,
                 "best_params": result.best_params, "protocol": result.protocol}
-        (out / "best_params.json").write_text(json.dumps(best, indent=2, default=str))
+        atomic_write_text(out / "best_params.json", json.dumps(best, indent=2, default=str))
         click.echo(f"\nResults written to {out}/: results.csv, results.md, best_params.json")
     if save_model is not None:
         path = result.best_model.save(save_model)

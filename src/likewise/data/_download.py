@@ -1,10 +1,10 @@
 """Downloading data files into the cache: atomic, checksummed, with a progress bar.
 
 A file only ever appears in the cache complete and verified: it is streamed into a
-``.part`` temporary file in the same directory, hashed on the way, checked against the
-expected size and checksum, and only then renamed over its final name (``os.replace``
-is atomic on one file system). Any failure, including an interrupt, removes the
-temporary file.
+hidden temporary file in the same directory (:func:`likewise._fs.atomic_file`), hashed
+on the way, checked against the expected size and checksum, and only then fsynced and
+renamed over its final name (atomic on one file system). Any failure, including an
+interrupt, removes the temporary file.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import hashlib
 import http.client
 import os
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+from .._fs import atomic_file
 from .._fs import sha256_file as file_sha256
 from ..errors import DataError
 
@@ -26,7 +26,6 @@ __all__ = [
     "download",
     "file_sha256",
     "resolve_cache_dir",
-    "write_text_atomic",
 ]
 
 _CHUNK = 1 << 20
@@ -53,17 +52,6 @@ def default_cache_dir() -> Path:
 
 def resolve_cache_dir(cache_dir: str | os.PathLike | None) -> Path:
     return Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".part")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def download(url: str, dest: Path, *, sha256: str | None = None, md5: str | None = None,
@@ -93,46 +81,45 @@ def download(url: str, dest: Path, *, sha256: str | None = None, md5: str | None
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".", suffix=".part")
-    tmp = Path(tmp_name)
     h_sha, h_md5 = hashlib.sha256(), hashlib.md5()
     received = 0
-    try:
-        with os.fdopen(fd, "wb") as out:
-            request = urllib.request.Request(url, headers={"User-Agent": "likewise"})
-            try:
-                with urllib.request.urlopen(request, timeout=timeout) as resp:
-                    length = resp.headers.get("Content-Length")
-                    total = int(length) if length and length.isdigit() else size
-                    bar = _progress_bar(total, dest.name, progress)
-                    try:
-                        while True:
-                            chunk = resp.read(_CHUNK)
-                            if not chunk:
-                                break
-                            out.write(chunk)
-                            h_sha.update(chunk)
-                            h_md5.update(chunk)
-                            received += len(chunk)
-                            if bar is not None:
-                                bar.update(len(chunk))
-                    finally:
+    # the file replaces dest only if the block below ends without an error, i.e. after
+    # the size and checksum checks; any exception removes the temporary file
+    with atomic_file(dest, "wb") as out:
+        request = urllib.request.Request(url, headers={"User-Agent": "likewise"})
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as resp:
+                length = resp.headers.get("Content-Length")
+                total = int(length) if length and length.isdigit() else size
+                bar = _progress_bar(total, dest.name, progress)
+                try:
+                    while True:
+                        chunk = resp.read(_CHUNK)
+                        if not chunk:
+                            break
+                        out.write(chunk)
+                        h_sha.update(chunk)
+                        h_md5.update(chunk)
+                        received += len(chunk)
                         if bar is not None:
-                            bar.close()
-            except urllib.error.HTTPError as exc:
-                raise DataError(f"download of {url} failed: HTTP {exc.code} {exc.reason}; "
-                                "check the address (or LIKEWISE_MOVIELENS_URL) and try again",
-                                path=dest) from None
-            except http.client.IncompleteRead as exc:
-                received += len(exc.partial)
-                raise DataError(f"download of {url} was interrupted after {received} bytes "
-                                f"(connection closed early); nothing was cached, run again "
-                                "to retry", path=dest) from None
-            except (TimeoutError, urllib.error.URLError, ConnectionError, OSError) as exc:
-                reason = getattr(exc, "reason", exc)
-                raise DataError(f"download of {url} failed ({reason}); check the network "
-                                "connection or use a mirror (LIKEWISE_MOVIELENS_URL), then "
-                                "try again", path=dest) from None
+                            bar.update(len(chunk))
+                finally:
+                    if bar is not None:
+                        bar.close()
+        except urllib.error.HTTPError as exc:
+            raise DataError(f"download of {url} failed: HTTP {exc.code} {exc.reason}; "
+                            "check the address (or LIKEWISE_MOVIELENS_URL) and try again",
+                            path=dest) from None
+        except http.client.IncompleteRead as exc:
+            received += len(exc.partial)
+            raise DataError(f"download of {url} was interrupted after {received} bytes "
+                            f"(connection closed early); nothing was cached, run again "
+                            "to retry", path=dest) from None
+        except (TimeoutError, urllib.error.URLError, ConnectionError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise DataError(f"download of {url} failed ({reason}); check the network "
+                            "connection or use a mirror (LIKEWISE_MOVIELENS_URL), then "
+                            "try again", path=dest) from None
         expected = int(length) if length and length.isdigit() else None
         for want in (expected, size):
             if want is not None and received != want:
@@ -148,12 +135,7 @@ def download(url: str, dest: Path, *, sha256: str | None = None, md5: str | None
             raise DataError(f"checksum mismatch for {url}: expected MD5 {md5}, got "
                             f"{h_md5.hexdigest()}; the download is corrupt and was "
                             "discarded; try again", path=dest)
-        os.replace(tmp, dest)
-        return digest
-    finally:
-        # reached with the file still there only on failure (or interrupt)
-        if tmp.exists():
-            tmp.unlink()
+    return digest
 
 
 def _progress_bar(total, name: str, enabled: bool):

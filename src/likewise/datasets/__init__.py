@@ -16,13 +16,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .._fs import atomic_write_text, publish_dir, staging_dir
 from ..data.interactions import Interactions
 from ..errors import ConfigError, DataError
 
@@ -203,7 +203,7 @@ def _fetch(release: Release, *, cache_dir, download: bool, progress: bool,
            base_url: str | None) -> Path:
     """The extracted folder of ``release`` in the cache, downloading it if needed."""
     from ..data._download import download as fetch
-    from ..data._download import file_sha256, resolve_cache_dir, write_text_atomic
+    from ..data._download import file_sha256, resolve_cache_dir
 
     root = resolve_cache_dir(cache_dir) / "movielens"
     folder = root / release.folder
@@ -219,7 +219,7 @@ def _fetch(release: Release, *, cache_dir, download: bool, progress: bool,
         url = base.rstrip("/") + "/" + release.archive
         digest = fetch(url, archive, sha256=release.sha256, md5=release.md5,
                        size=release.size, progress=progress)
-        write_text_atomic(recorded, digest + "\n")
+        atomic_write_text(recorded, digest + "\n")
     else:
         expected = release.sha256 or (recorded.read_text().strip() if recorded.exists()
                                       else None)
@@ -232,9 +232,8 @@ def _fetch(release: Release, *, cache_dir, download: bool, progress: bool,
 
 
 def _extract(archive: Path, release: Release, folder: Path) -> None:
-    """Extract the needed members into ``folder`` atomically (temp dir, then rename)."""
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=folder.name + ".", suffix=".part"))
-    try:
+    """Extract the needed members into ``folder`` atomically (staging folder, then rename)."""
+    with staging_dir(folder) as tmp:
         try:
             with zipfile.ZipFile(archive) as zf:
                 names = {Path(n).name: n for n in zf.namelist() if not n.endswith("/")
@@ -252,14 +251,8 @@ def _extract(archive: Path, release: Release, folder: Path) -> None:
             archive.unlink()
             raise DataError(f"the cached archive is damaged ({exc}) and was removed; run "
                             "again to download it afresh", path=archive) from None
-        try:
-            os.replace(tmp, folder)
-        except OSError:
-            if not folder.is_dir():  # another process extracting at the same time won
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        # False when another process extracting at the same time won; its copy is kept
+        publish_dir(tmp, folder)
 
 
 # ---------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from .._fs import atomic_file, atomic_write_bytes, atomic_write_text
 from ..data.interactions import Interactions
 from ..errors import ConfigError, DataError, LikewiseError, UnsupportedError
 from .metrics import higher_is_better
@@ -119,7 +120,8 @@ class ComparisonResult:
         """Write the summary (mean and std columns) as CSV."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.to_frame().to_csv(path, float_format="%.6g")
+        with atomic_file(path, "w", newline="") as fh:
+            self.to_frame().to_csv(fh, float_format="%.6g")
         return path
 
     def to_dict(self) -> dict:
@@ -139,7 +141,7 @@ class ComparisonResult:
         """Write :meth:`to_dict` as JSON (NaN written as null)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=2, allow_nan=False))
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=2, allow_nan=False))
         return path
 
     def plot(self, path: str | os.PathLike, metrics: Iterable[str] | None = None) -> Path:
@@ -148,7 +150,7 @@ class ComparisonResult:
 
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(plot_png(self, metrics))
+        atomic_write_bytes(path, plot_png(self, metrics))
         return path
 
     def to_html(self, path: str | os.PathLike, *, _png: bytes | None = None) -> Path:
@@ -157,7 +159,7 @@ class ComparisonResult:
 
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(html_report(self, _png), encoding="utf-8")
+        atomic_write_text(path, html_report(self, _png))
         return path
 
     def save(self, directory: str | os.PathLike) -> dict[str, Path]:
@@ -165,7 +167,7 @@ class ComparisonResult:
         ``report.html`` into ``directory``; returns the paths by format."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        (d / "results.md").write_text(self.to_markdown() + "\n", encoding="utf-8")
+        atomic_write_text(d / "results.md", self.to_markdown() + "\n")
         png = self.plot(d / "results.png")
         return {"markdown": d / "results.md", "csv": self.to_csv(d / "results.csv"),
                 "json": self.to_json(d / "results.json"), "png": png,
