@@ -788,6 +788,153 @@ class _FastColumns:
     row_starts: np.ndarray | None = None  # the CSR row pointer, for ordered rows
 
 
+@dataclass
+class _ParseBuffers:
+    """The fast path's parse outputs; one entry per chunk, the last for an unended line."""
+
+    counts: np.ndarray   # rows per chunk
+    offsets: np.ndarray  # each chunk's first row
+    ids: np.ndarray      # (2, rows) int32: users, items
+    floats: np.ndarray   # (0 or 1, rows) float32: ratings or weights
+    longs: np.ndarray    # (0 or 1, rows) int64: timestamps
+    status: np.ndarray   # per chunk: -1 when every line parsed
+    stats: np.ndarray    # per chunk: user min, max, item min, max, rows sorted
+
+    @classmethod
+    def allocate(cls, counts: np.ndarray, has_value: bool, has_time: bool) -> _ParseBuffers:
+        n_rows = int(counts.sum())
+        return cls(counts, np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64),
+                   np.empty((2, n_rows), dtype=np.int32),
+                   np.empty((1 if has_value else 0, n_rows), dtype=np.float32),
+                   np.empty((1 if has_time else 0, n_rows), dtype=np.int64),
+                   np.full(len(counts), -1, dtype=np.int64),
+                   np.zeros((len(counts), 5), dtype=np.int64))
+
+
+def _plain_file_body(src: _Source):
+    """The memory-mapped file and where its body starts, or (None, 0) if the fast path
+    cannot take it (compressed, no header, not UTF-8, small, blank lines before the
+    header)."""
+    if (src.gzip or not src.has_header or src.encoding.lower().replace("-", "") != "utf8"
+            or src.path.stat().st_size < _FAST_MIN_BYTES):
+        return None, 0
+    buf = np.memmap(src.path, dtype=np.uint8, mode="r")  # no copy of the file
+    if buf[0] in (10, 13):  # blank lines before the header: leave it to Arrow
+        return None, 0
+    nl = buf[: 1 << 20].tobytes().find(b"\n")
+    return (None, 0) if nl < 0 else (buf, nl + 1)
+
+
+def _column_kinds(src: _Source):
+    """The parse kernel's column codes (0 skip, 1 id, 2 value, 3 timestamp), id slots
+    (0 user, 1 item) and the names of the value and timestamp columns (or None)."""
+    roles_of = {name: role for role, name in src.roles.items()}
+    kinds = np.zeros(len(src.names), dtype=np.int8)
+    slots = np.zeros(len(src.names), dtype=np.int64)
+    value_col = time_col = None
+    for c, name in enumerate(src.names):
+        role = roles_of.get(name)
+        if role in ("user", "item"):
+            kinds[c], slots[c] = 1, 0 if role == "user" else 1
+        elif role == "timestamp":
+            kinds[c], time_col = 3, name
+        elif role in ("rating", "weight"):
+            kinds[c], value_col = 2, name
+    return kinds, slots, value_col, time_col
+
+
+def _newline_terminated_end(buf: np.ndarray, body: int) -> int | None:
+    """End of the last line that has a newline (the kernel needs every chunk to end with
+    one; a last line without one is parsed apart), or None for a last line over 1 MB."""
+    size = len(buf)
+    if buf[size - 1] == 10:
+        return size
+    tail_from = max(body, size - (1 << 20))
+    nls = np.flatnonzero(buf[tail_from:size] == 10)
+    if len(nls) == 0 and tail_from > body:
+        return None  # a line over 1 MB: not a ratings file this path is for
+    return tail_from + int(nls[-1]) + 1 if len(nls) else body
+
+
+def _line_chunks(buf: np.ndarray, body: int, main_end: int, n_chunks: int):
+    """(starts, ends) of about ``n_chunks`` equal chunks cut after a newline, or None when
+    a line is over 1 MB."""
+    bounds = [body]
+    for k in range(1, n_chunks):
+        cut = max(body + (main_end - body) * k // n_chunks, bounds[-1])
+        nxt = np.flatnonzero(buf[cut: min(cut + (1 << 20), main_end)] == 10)
+        if len(nxt) == 0:
+            if cut + (1 << 20) < main_end:
+                return None  # a line over 1 MB: not a ratings file this path is for
+            bounds.append(main_end)
+            continue
+        bounds.append(cut + int(nxt[0]) + 1)
+    bounds.append(main_end)
+    return np.array(bounds[:-1], dtype=np.int64), np.array(bounds[1:], dtype=np.int64)
+
+
+def _count_lines(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, large_steps: bool):
+    """Newlines per chunk, plus a last zero entry for an unended last line.
+
+    NumPy's compare + count is SIMD (~0.1 ns/byte), faster than any byte loop here; the
+    compare writes into one reused buffer (a fresh temporary per step would be new
+    pages). Each step hands the GIL back and forth with the kernel loader thread (up to
+    the 5 ms switch interval), so steps are large while it runs, cache-sized otherwise.
+    """
+    counts = np.zeros(len(starts) + 1, dtype=np.int64)
+    step = 1 << (26 if large_steps else 22)
+    is_newline = np.empty(min(step, int(ends[-1] - starts[0])), dtype=bool)
+    for k in range(len(starts)):
+        for a in range(int(starts[k]), int(ends[k]), step):
+            b = min(a + step, int(ends[k]))
+            np.equal(buf[a:b], 10, out=is_newline[:b - a])
+            counts[k] += np.count_nonzero(is_newline[:b - a])
+    return counts
+
+
+def _parse_chunks(K, buf, tail, starts, ends, kinds, slots, sep_byte, out: _ParseBuffers):
+    """Run the parse kernel over the chunks, then over the unended last line if any."""
+    K.parse_numeric(buf, starts, ends, out.offsets, kinds, slots, sep_byte, out.ids,
+                    out.floats, out.longs, out.status, out.stats)
+    if tail is not None:
+        K.parse_numeric(tail, np.zeros(1, np.int64), np.array([len(tail)], np.int64),
+                        out.offsets[-1:], kinds, slots, sep_byte, out.ids, out.floats,
+                        out.longs, out.status[-1:], out.stats[-1:])
+
+
+def _rows_ordered(out: _ParseBuffers) -> bool:
+    """Whether the rows increase strictly by (user, item): sorted within every chunk, and
+    across the chunk boundaries."""
+    full = out.counts > 0
+    first, last = out.offsets[full], (out.offsets + out.counts - 1)[full]
+    u, i = out.ids[0], out.ids[1]
+    return bool(out.stats[full][:, 4].all()) and all(
+        (u[b], i[b]) > (u[a], i[a]) for a, b in zip(last[:-1], first[1:]))
+
+
+def _code_ids(K, out: _ParseBuffers, ordered: bool) -> list:
+    """[user ids, user codes or the CSR row pointer, item ids, item codes].
+
+    The ids are coded in place, except the users of rows sorted by user: their runs give
+    the users and the row pointer in one pass, and no user code per row is needed.
+    """
+    stats = out.stats[out.counts > 0]
+    n_rows = out.ids.shape[1]
+    coded = []
+    for slot, arr in enumerate((out.ids[0], out.ids[1])):
+        if slot == 0 and ordered:
+            coded += list(K.sorted_runs(arr))
+            continue
+        lo, hi = int(stats[:, 2 * slot].min()), int(stats[:, 2 * slot + 1].max())
+        span = hi - lo + 1
+        if span > max(4 * n_rows, 1 << 20):
+            uniques, codes = _int_codes_reference(arr)  # sparse ids: sort instead
+        else:
+            uniques, codes = K.dense_codes_inplace(arr, lo, span)
+        coded += [uniques, codes]
+    return coded
+
+
 def _fast_numeric_table(src: _Source):
     """Parse a plain numeric file with the numba fast path, or return None.
 
@@ -801,56 +948,20 @@ def _fast_numeric_table(src: _Source):
     file sorted by (user, item), whose runs give the vocabulary and the CSR row pointer.
     """
     global _KERNELS_LOADED
-    if (src.gzip or not src.has_header or src.encoding.lower().replace("-", "") != "utf8"
-            or src.path.stat().st_size < _FAST_MIN_BYTES):
-        return None
-    buf = np.memmap(src.path, dtype=np.uint8, mode="r")  # no copy of the file
-    if buf[0] in (10, 13):  # blank lines before the header: leave it to Arrow
-        return None
-    head = buf[: 1 << 20].tobytes()
-    nl = head.find(b"\n")
-    if nl < 0:
+    buf, body = _plain_file_body(src)
+    if buf is None:
         return None
     import numba
 
     from . import _reader_kernels as K
 
-    roles_of = {name: role for role, name in src.roles.items()}
-    kinds = np.zeros(len(src.names), dtype=np.int8)
-    slots = np.zeros(len(src.names), dtype=np.int64)
-    value_col = time_col = None
-    for c, name in enumerate(src.names):
-        role = roles_of.get(name)
-        if role in ("user", "item"):
-            kinds[c], slots[c] = 1, 0 if role == "user" else 1
-        elif role == "timestamp":
-            kinds[c], time_col = 3, name
-        elif role in ("rating", "weight"):
-            kinds[c], value_col = 2, name
-    body, size = nl + 1, len(buf)
-    # The kernel relies on every chunk ending with a newline; a last line without one
-    # is parsed from a small copy with the newline added.
-    main_end = size
-    if buf[size - 1] != 10:
-        tail_from = max(body, size - (1 << 20))
-        nls = np.flatnonzero(buf[tail_from:size] == 10)
-        if len(nls) == 0 and tail_from > body:
-            return None  # a line over 1 MB: not a ratings file this path is for
-        main_end = tail_from + int(nls[-1]) + 1 if len(nls) else body
-    n_chunks = max(1, 4 * numba.get_num_threads())
-    bounds = [body]
-    for k in range(1, n_chunks):
-        cut = max(body + (main_end - body) * k // n_chunks, bounds[-1])
-        nxt = np.flatnonzero(buf[cut: min(cut + (1 << 20), main_end)] == 10)
-        if len(nxt) == 0:
-            if cut + (1 << 20) < main_end:
-                return None  # a line over 1 MB: not a ratings file this path is for
-            bounds.append(main_end)
-            continue
-        bounds.append(cut + int(nxt[0]) + 1)
-    bounds.append(main_end)
-    starts = np.array(bounds[:-1], dtype=np.int64)
-    ends = np.array(bounds[1:], dtype=np.int64)
+    kinds, slots, value_col, time_col = _column_kinds(src)
+    main_end = _newline_terminated_end(buf, body)
+    chunks = None if main_end is None else _line_chunks(
+        buf, body, main_end, max(1, 4 * numba.get_num_threads()))
+    if chunks is None:
+        return None
+    starts, ends = chunks
     loader = None
     if not _KERNELS_LOADED:
         # numba's one-off set-up (~0.25 s) is Python holding the GIL, the newline count
@@ -860,68 +971,26 @@ def _fast_numeric_table(src: _Source):
         loader = threading.Thread(target=_load_kernels, args=(K, kinds, slots), daemon=True,
                                   name="likewise-kernel-loader")
         loader.start()
-    # NumPy's compare + count is SIMD (~0.1 ns/byte), faster than any byte loop here; the
-    # compare writes into one reused buffer (a fresh temporary per step would be new
-    # pages). Each step hands the GIL back and forth with the loader thread (up to the
-    # 5 ms switch interval), so steps are large while it runs, cache-sized otherwise.
-    counts = np.zeros(len(starts) + 1, dtype=np.int64)
-    step = 1 << (26 if loader is not None else 22)
-    is_newline = np.empty(min(step, main_end - body), dtype=bool)
-    for k in range(len(starts)):
-        for a in range(int(starts[k]), int(ends[k]), step):
-            b = min(a + step, int(ends[k]))
-            np.equal(buf[a:b], 10, out=is_newline[:b - a])
-            counts[k] += np.count_nonzero(is_newline[:b - a])
-    del is_newline
+    counts = _count_lines(buf, starts, ends, large_steps=loader is not None)
     tail = None
-    if main_end < size:
-        tail = np.frombuffer(buf[main_end:size].tobytes() + b"\n", dtype=np.uint8)
+    if main_end < len(buf):
+        tail = np.frombuffer(buf[main_end:].tobytes() + b"\n", dtype=np.uint8)
         counts[-1] = 1
-    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
-    n_rows = int(counts.sum())
-    ids = np.empty((2, n_rows), dtype=np.int32)
-    floats = np.empty((1 if value_col else 0, n_rows), dtype=np.float32)
-    longs = np.empty((1 if time_col else 0, n_rows), dtype=np.int64)
-    status = np.full(len(counts), -1, dtype=np.int64)
-    stats = np.zeros((len(counts), 5), dtype=np.int64)
-    sep_byte = ord(src.sep)
+    out = _ParseBuffers.allocate(counts, bool(value_col), bool(time_col))
     if loader is not None:
         loader.join()
-    K.parse_numeric(buf, starts, ends, offsets, kinds, slots, sep_byte, ids, floats, longs,
-                    status, stats)
-    if tail is not None:
-        K.parse_numeric(tail, np.zeros(1, np.int64), np.array([len(tail)], np.int64),
-                        offsets[-1:], kinds, slots, sep_byte, ids, floats, longs,
-                        status[-1:], stats[-1:])
+    _parse_chunks(K, buf, tail, starts, ends, kinds, slots, ord(src.sep), out)
     del buf
     _KERNELS_LOADED = True
-    if (status != -1).any() or n_rows == 0:
+    if (out.status != -1).any() or out.ids.shape[1] == 0:
         return None
-    full = counts > 0
-    stats, first, last = stats[full], offsets[full], (offsets + counts - 1)[full]
-    u, i = ids[0], ids[1]
-    # sorted within every chunk, and across the chunk boundaries
-    ordered = bool(stats[:, 4].all()) and all(
-        (u[b], i[b]) > (u[a], i[a]) for a, b in zip(last[:-1], first[1:]))
-    coded = []
-    for slot, arr in enumerate((u, i)):
-        if slot == 0 and ordered:
-            # rows sorted by user: the users and the row pointer come from one pass
-            # over the runs, and no user code per row is needed
-            coded += list(K.sorted_runs(arr))
-            continue
-        lo, hi = int(stats[:, 2 * slot].min()), int(stats[:, 2 * slot + 1].max())
-        span = hi - lo + 1
-        if span > max(4 * n_rows, 1 << 20):
-            uniques, codes = _int_codes_reference(arr)  # sparse ids: sort instead
-        else:
-            uniques, codes = K.dense_codes_inplace(arr, lo, span)
-        coded += [uniques, codes]
+    ordered = _rows_ordered(out)
+    coded = _code_ids(K, out, ordered)
     columns = {}
     if value_col:
-        columns[value_col] = floats[0]
+        columns[value_col] = out.floats[0]
     if time_col:
-        columns[time_col] = longs[0]
+        columns[time_col] = out.longs[0]
     if ordered:
         return _FastColumns(coded[0], None, coded[2], coded[3], columns, True,
                             row_starts=coded[1])

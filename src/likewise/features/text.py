@@ -242,6 +242,120 @@ def embed_texts(texts: Sequence[str], *, batch_size: int = 64,
     return np.asarray(vecs, dtype=np.float32)
 
 
+def _chosen_fields(metadata, text_fields, list_fields, numeric_fields):
+    """The (text, list, numeric) columns to use: the given ones or the defaults, all present."""
+    auto_text, auto_list = default_fields(metadata)
+    text_fields = auto_text if text_fields is None else list(text_fields)
+    list_fields = auto_list if list_fields is None else list(list_fields)
+    numeric_fields = default_numeric_fields(metadata) if numeric_fields is None \
+        else list(numeric_fields)
+    missing = [c for c in [*text_fields, *list_fields, *numeric_fields]
+               if c not in metadata.columns]
+    if missing:
+        raise DataError(f"item metadata has no column(s) {missing}; available: "
+                        f"{list(map(str, metadata.columns))}")
+    if not text_fields and not list_fields and not numeric_fields:
+        raise DataError("no metadata columns to build item vectors from; pass text_fields, "
+                        f"list_fields or numeric_fields (columns: {list(map(str, metadata.columns))})")
+    return text_fields, list_fields, numeric_fields
+
+
+def _metadata_rows(metadata, ids: np.ndarray) -> np.ndarray:
+    """Row of each id in ``metadata`` (-1 when it has none); integer ids also match an
+    index of integer-like values and string ids a non-string index."""
+    import pandas as pd
+
+    if metadata.index.has_duplicates:
+        dup = metadata.index[metadata.index.duplicated()][:5].tolist()
+        raise DataError(f"item metadata has duplicate ids in its index: {dup}")
+    index = metadata.index
+    if ids.dtype.kind in "iu" and index.dtype.kind not in "iu":
+        try:
+            index = pd.Index(index.astype(np.int64))
+        except (TypeError, ValueError):
+            pass
+    elif ids.dtype.kind == "U" and index.dtype.kind != "U":
+        index = pd.Index(index.astype(str))
+    return index.get_indexer(ids)
+
+
+def _tfidf_block(texts: list[str], max_features, min_df: int, ngram_max: int):
+    """(TF-IDF matrix, names), or None when no text gives a term."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    non_empty = [t for t in texts if t]
+    if not non_empty:
+        return None
+    vec = TfidfVectorizer(sublinear_tf=True, max_features=max_features,
+                          min_df=min_df if len(non_empty) >= min_df else 1,
+                          ngram_range=(1, ngram_max), dtype=np.float32,
+                          token_pattern=r"(?u)\b\w+\b")
+    try:
+        vec.fit(non_empty)
+        return vec.transform(texts), [f"text:{t}" for t in vec.get_feature_names_out()]
+    except ValueError:  # empty vocabulary (e.g. only punctuation)
+        return None
+
+
+def _minilm_block(texts: list[str]):
+    """(sentence embeddings, names); empty texts get a zero row."""
+    dense = np.zeros((len(texts), 384), dtype=np.float32)
+    has = np.array([bool(t) for t in texts], dtype=bool)
+    if has.any():
+        dense[has] = embed_texts([t for t, h in zip(texts, has) if h])
+    return sp.csr_matrix(dense), [f"minilm:{j}" for j in range(dense.shape[1])]
+
+
+def _text_blocks(metadata, rows, found, fields, encoder: str, weight: float, *,
+                 max_features, min_df: int, ngram_max: int) -> list:
+    """The one text block (all text fields joined per item) as [(block, names, weight)],
+    or [] when there is no text."""
+    if not fields:
+        return []
+    cols = [_column(metadata, rows, found, c) for c in fields]
+    texts = [" ".join(parts).strip() for parts in zip(*cols)]
+    encoded = _tfidf_block(texts, max_features, min_df, ngram_max) if encoder == "tfidf" \
+        else _minilm_block(texts)
+    return [] if encoded is None else [(*encoded, weight)]
+
+
+def _list_blocks(metadata, rows, found, fields, separator: str, weight: float) -> list:
+    """One multi-hot block per list field that has any category."""
+    out = []
+    for col in fields:
+        block, cats = _multi_hot(_column(metadata, rows, found, col), separator)
+        if block.shape[1]:
+            out.append((block, [f"{col}={c}" for c in cats], weight))
+    return out
+
+
+def _numeric_blocks(metadata, rows, found, fields, bandwidth: float, weight: float) -> list:
+    """One soft-bin block per numeric field that has any finite value."""
+    import pandas as pd
+
+    out = []
+    for col in fields:
+        raw = pd.to_numeric(metadata[col], errors="coerce").to_numpy(dtype=np.float64,
+                                                                      na_value=np.nan)
+        values = np.full(len(rows), np.nan)
+        values[found] = raw[rows[found]]
+        if np.isfinite(values).any():
+            block, centres = numeric_bins(values, bandwidth)
+            out.append((block, [f"{col}~q{c:.3f}" for c in centres], weight))
+    return out
+
+
+def _join_blocks(blocks: list, n: int) -> tuple[sp.csr_matrix, list[str]]:
+    """Normalise each block, scale it by the square root of its weight, stack them and
+    normalise the rows (so cosine = weighted average of the per-block cosines)."""
+    if not blocks:
+        return sp.csr_matrix((n, 0), dtype=np.float32), []
+    scaled = [_normalise_rows(b) * np.float32(np.sqrt(w)) for b, _, w in blocks]
+    out = _normalise_rows(sp.hstack(scaled, format="csr"))
+    out.sort_indices()
+    return out, [name for _, names, _ in blocks for name in names]
+
+
 def metadata_vectors(metadata, ids: Any, *, text_fields: Sequence[str] | None = None,
                      list_fields: Sequence[str] | None = None,
                      numeric_fields: Sequence[str] | None = None, text_weight: float = 1.0,
@@ -295,83 +409,14 @@ def metadata_vectors(metadata, ids: Any, *, text_fields: Sequence[str] | None = 
     if encoder not in ENCODERS:
         raise ConfigError(f"encoder must be one of {', '.join(map(repr, ENCODERS))}; "
                           f"got {encoder!r}")
-    auto_text, auto_list = default_fields(metadata)
-    text_fields = auto_text if text_fields is None else list(text_fields)
-    list_fields = auto_list if list_fields is None else list(list_fields)
-    numeric_fields = default_numeric_fields(metadata) if numeric_fields is None \
-        else list(numeric_fields)
-    missing = [c for c in [*text_fields, *list_fields, *numeric_fields]
-               if c not in metadata.columns]
-    if missing:
-        raise DataError(f"item metadata has no column(s) {missing}; available: "
-                        f"{list(map(str, metadata.columns))}")
-    if not text_fields and not list_fields and not numeric_fields:
-        raise DataError("no metadata columns to build item vectors from; pass text_fields, "
-                        f"list_fields or numeric_fields (columns: {list(map(str, metadata.columns))})")
+    text_fields, list_fields, numeric_fields = _chosen_fields(metadata, text_fields,
+                                                              list_fields, numeric_fields)
     ids = np.asarray(ids)
-    if metadata.index.has_duplicates:
-        dup = metadata.index[metadata.index.duplicated()][:5].tolist()
-        raise DataError(f"item metadata has duplicate ids in its index: {dup}")
-    index = metadata.index
-    if ids.dtype.kind in "iu" and index.dtype.kind not in "iu":
-        try:
-            index = pd.Index(index.astype(np.int64))
-        except (TypeError, ValueError):
-            pass
-    elif ids.dtype.kind == "U" and index.dtype.kind != "U":
-        index = pd.Index(index.astype(str))
-    rows = index.get_indexer(ids)
+    rows = _metadata_rows(metadata, ids)
     found = rows >= 0
-    blocks, names, weights = [], [], []
-    n = len(ids)
-    if text_fields:
-        cols = [_column(metadata, rows, found, c) for c in text_fields]
-        texts = [" ".join(parts).strip() for parts in zip(*cols)]
-        if encoder == "tfidf":
-            from sklearn.feature_extraction.text import TfidfVectorizer
-
-            non_empty = [t for t in texts if t]
-            if non_empty:
-                vec = TfidfVectorizer(sublinear_tf=True, max_features=max_features,
-                                      min_df=min_df if len(non_empty) >= min_df else 1,
-                                      ngram_range=(1, ngram_max), dtype=np.float32,
-                                      token_pattern=r"(?u)\b\w+\b")
-                try:
-                    vec.fit(non_empty)
-                    block = vec.transform(texts)
-                    names += [f"text:{t}" for t in vec.get_feature_names_out()]
-                    blocks.append(block)
-                    weights.append(text_weight)
-                except ValueError:  # empty vocabulary (e.g. only punctuation)
-                    pass
-        else:
-            dense = np.zeros((n, 384), dtype=np.float32)
-            has = np.array([bool(t) for t in texts], dtype=bool)
-            if has.any():
-                dense[has] = embed_texts([t for t, h in zip(texts, has) if h])
-            blocks.append(sp.csr_matrix(dense))
-            names += [f"minilm:{j}" for j in range(dense.shape[1])]
-            weights.append(text_weight)
-    for col in list_fields:
-        block, cats = _multi_hot(_column(metadata, rows, found, col), separator)
-        if block.shape[1]:
-            blocks.append(block)
-            names += [f"{col}={c}" for c in cats]
-            weights.append(list_weight)
-    for col in numeric_fields:
-        raw = pd.to_numeric(metadata[col], errors="coerce").to_numpy(dtype=np.float64,
-                                                                      na_value=np.nan)
-        values = np.full(n, np.nan)
-        values[found] = raw[rows[found]]
-        if not np.isfinite(values).any():
-            continue
-        block, centres = numeric_bins(values, numeric_bandwidth)
-        blocks.append(block)
-        names += [f"{col}~q{c:.3f}" for c in centres]
-        weights.append(numeric_weight)
-    if not blocks:
-        return sp.csr_matrix((n, 0), dtype=np.float32), []
-    scaled = [_normalise_rows(b) * np.float32(np.sqrt(w)) for b, w in zip(blocks, weights)]
-    out = _normalise_rows(sp.hstack(scaled, format="csr"))
-    out.sort_indices()
-    return out, names
+    blocks = _text_blocks(metadata, rows, found, text_fields, encoder, text_weight,
+                          max_features=max_features, min_df=min_df, ngram_max=ngram_max)
+    blocks += _list_blocks(metadata, rows, found, list_fields, separator, list_weight)
+    blocks += _numeric_blocks(metadata, rows, found, numeric_fields, numeric_bandwidth,
+                              numeric_weight)
+    return _join_blocks(blocks, len(ids))

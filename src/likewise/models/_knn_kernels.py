@@ -186,6 +186,167 @@ def _finish(metric, n, prods, sqi, sqj, si, sj, qsize, osize, min_support, shrin
 # ---------------------------------------------------------------------------------------
 # similarities: top-k neighbours of query rows
 # ---------------------------------------------------------------------------------------
+@njit(cache=True, inline="always")
+def _add_dot(r, lo, hi_, t_indices, t_vals, prods, touched, m, n_rows):
+    """Accumulate ``r * value`` over one column's rows; return the new touched count.
+
+    No counts are needed: a zero sum marks an untouched row (a sum that cancels to
+    exactly 0 is re-listed, harmless: it scores 0).
+    """
+    for b in range(lo, hi_):
+        x2 = t_indices[b]
+        p = prods[x2]
+        if p == 0.0 and m < n_rows:
+            touched[m] = x2
+            m += 1
+        prods[x2] = p + r * t_vals[b]
+    return m
+
+
+@njit(cache=True, inline="always")
+def _add_squared_differences(r, lo, hi_, t_indices, t_vals, freq, prods, touched, m):
+    """MSD statistics (co-rated count, sum of squared differences) over one column."""
+    for b in range(lo, hi_):
+        x2 = t_indices[b]
+        if freq[x2] == 0:
+            touched[m] = x2
+            m += 1
+        freq[x2] += 1
+        d = r - t_vals[b]
+        prods[x2] += d * d
+    return m
+
+
+@njit(cache=True, inline="always")
+def _add_products(r, lo, hi_, t_indices, t_vals, freq, prods, sqi, sqj, si, sj, need_sum,
+                  touched, m):
+    """Cosine / Pearson statistics (count, products, squares, sums) over one column."""
+    for b in range(lo, hi_):
+        x2 = t_indices[b]
+        if freq[x2] == 0:
+            touched[m] = x2
+            m += 1
+        freq[x2] += 1
+        r2 = t_vals[b]
+        prods[x2] += r * r2
+        sqi[x2] += r * r
+        sqj[x2] += r2 * r2
+        if need_sum:
+            si[x2] += r
+            sj[x2] += r2
+    return m
+
+
+@njit(cache=True, inline="always")
+def _add_counts(lo, hi_, t_indices, freq, touched, m):
+    """Co-occurrence counts only (Jaccard, binary cosine) over one column."""
+    for b in range(lo, hi_):
+        x2 = t_indices[b]
+        if freq[x2] == 0:
+            touched[m] = x2
+            m += 1
+        freq[x2] += 1
+    return m
+
+
+@njit(cache=True, inline="always")
+def _accumulate_row(q, q_indptr, q_indices, q_vals, t_indptr, t_indices, t_vals, metric,
+                    need_sq, need_sum, freq, prods, sqi, sqj, si, sj, touched, n_rows):
+    """Sparse-accumulate query row ``q``'s statistics against every co-occurring row.
+
+    Lists each row touched for the first time in ``touched``; returns how many. One
+    specialised inner loop per statistic set (the hot loop of the fit).
+    """
+    m = 0
+    for a in range(q_indptr[q], q_indptr[q + 1]):
+        y = q_indices[a]
+        r = np.float64(q_vals[a])
+        lo = t_indptr[y]
+        hi_ = t_indptr[y + 1]
+        if metric == DOT:
+            m = _add_dot(r, lo, hi_, t_indices, t_vals, prods, touched, m, n_rows)
+        elif metric == MSD:
+            m = _add_squared_differences(r, lo, hi_, t_indices, t_vals, freq, prods, touched, m)
+        elif need_sq:
+            m = _add_products(r, lo, hi_, t_indices, t_vals, freq, prods, sqi, sqj, si, sj,
+                              need_sum, touched, m)
+        else:
+            m = _add_counts(lo, hi_, t_indices, freq, touched, m)
+    return m
+
+
+@njit(cache=True, inline="always")
+def _forget_row(x2, need_sq, need_sum, freq, prods, sqi, sqj, si, sj):
+    """Zero row ``x2``'s accumulators (ready for the next query row)."""
+    freq[x2] = 0
+    prods[x2] = 0.0
+    if need_sq:
+        sqi[x2] = 0.0
+        sqj[x2] = 0.0
+    if need_sum:
+        si[x2] = 0.0
+        sj[x2] = 0.0
+
+
+@njit(cache=True, inline="always")
+def _similarity_of(x2, metric, full, need_sq, need_sum, freq, prods, sqi, sqj, si, sj, qsize,
+                   sizes, min_support, shrinkage):
+    """Similarity of the query to row ``x2`` (which has a non-zero count) from its statistics."""
+    n = np.float64(freq[x2])
+    if need_sum:
+        return _finish(metric, n, prods[x2], sqi[x2], sqj[x2], si[x2], sj[x2],
+                       qsize, 0.0, min_support, shrinkage)
+    if need_sq:
+        return _finish(metric, n, prods[x2], sqi[x2], sqj[x2], 0.0, 0.0,
+                       qsize, 0.0, min_support, shrinkage)
+    if full:
+        return _finish(metric, n, prods[x2], 0.0, 0.0, 0.0, 0.0,
+                       qsize, 0.0, min_support, shrinkage)
+    return _finish(metric, n, prods[x2], 0.0, 0.0, 0.0, 0.0, qsize,
+                   np.float64(sizes[x2]), min_support, shrinkage)
+
+
+@njit(cache=True, inline="always")
+def _collect_positive(scan, m, touched, n_rows, metric, full, need_sq, need_sum, freq, prods,
+                      sqi, sqj, si, sj, qsize, sizes, min_support, shrinkage, hv, hi):
+    """Buffer every positive similarity into ``hv`` / ``hi``, clearing the accumulators.
+
+    With ``scan`` (a dense row) all rows are visited in order, so the buffer comes out
+    sorted by row index; otherwise only the ``m`` touched rows. Returns the buffer size.
+    """
+    size = 0
+    for t in range(n_rows if scan else m):
+        x2 = t if scan else touched[t]
+        if metric == DOT:
+            s = prods[x2]
+            prods[x2] = 0.0
+        elif freq[x2] == 0:
+            continue
+        else:
+            s = _similarity_of(x2, metric, full, need_sq, need_sum, freq, prods, sqi, sqj, si,
+                               sj, qsize, sizes, min_support, shrinkage)
+            _forget_row(x2, need_sq, need_sum, freq, prods, sqi, sqj, si, sj)
+        if s > 0:
+            hv[size] = s
+            hi[size] = x2
+            size += 1
+    return size
+
+
+@njit(cache=True, inline="always")
+def _store_top(q, hv, hi, size, k, scan, out_idx, out_sim, out_cnt):
+    """Keep the ``k`` best buffered candidates (quickselect), sorted by row index, as row q."""
+    heaped = size > k
+    select_top(hv, hi, size, k)
+    size = min(size, k)
+    if not scan or heaped:
+        sort_by_index(hi, hv, size)
+    for j in range(size):
+        out_idx[q, j] = hi[j]
+        out_sim[q, j] = hv[j]
+    out_cnt[q] = size
+
+
 @njit(parallel=True, cache=True)
 def rows_top_k(chunks, q_indptr, q_indices, q_vals, q_self, t_indptr, t_indices, t_vals,
                sizes, n_rows, metric, min_support, shrinkage, k, out_idx, out_sim, out_cnt):
@@ -212,115 +373,20 @@ def rows_top_k(chunks, q_indptr, q_indices, q_vals, q_self, t_indptr, t_indices,
         hv = np.empty(n_rows, np.float64)
         hi = np.empty(n_rows, np.int64)
         for q in range(chunks[c], chunks[c + 1]):
+            m = _accumulate_row(q, q_indptr, q_indices, q_vals, t_indptr, t_indices, t_vals,
+                                metric, need_sq, need_sum, freq, prods, sqi, sqj, si, sj,
+                                touched, n_rows)
             me = q_self[q]
-            m = 0
-            for a in range(q_indptr[q], q_indptr[q + 1]):
-                y = q_indices[a]
-                r = np.float64(q_vals[a])
-                lo = t_indptr[y]
-                hi_ = t_indptr[y + 1]
-                # one specialised inner loop per statistic set (the hot loop of the fit)
-                if metric == DOT:
-                    # no counts needed: a zero sum marks an untouched row (a sum that
-                    # cancels to exactly 0 is re-listed, harmless: it scores 0)
-                    for b in range(lo, hi_):
-                        x2 = t_indices[b]
-                        p = prods[x2]
-                        if p == 0.0 and m < n_rows:
-                            touched[m] = x2
-                            m += 1
-                        prods[x2] = p + r * t_vals[b]
-                elif metric == MSD:
-                    for b in range(lo, hi_):
-                        x2 = t_indices[b]
-                        if freq[x2] == 0:
-                            touched[m] = x2
-                            m += 1
-                        freq[x2] += 1
-                        d = r - t_vals[b]
-                        prods[x2] += d * d
-                elif need_sq:
-                    for b in range(lo, hi_):
-                        x2 = t_indices[b]
-                        if freq[x2] == 0:
-                            touched[m] = x2
-                            m += 1
-                        freq[x2] += 1
-                        r2 = t_vals[b]
-                        prods[x2] += r * r2
-                        sqi[x2] += r * r
-                        sqj[x2] += r2 * r2
-                        if need_sum:
-                            si[x2] += r
-                            sj[x2] += r2
-                else:
-                    for b in range(lo, hi_):
-                        x2 = t_indices[b]
-                        if freq[x2] == 0:
-                            touched[m] = x2
-                            m += 1
-                        freq[x2] += 1
             if me >= 0:
                 # the query itself is never its own neighbour
-                freq[me] = 0
-                prods[me] = 0.0
-                if need_sq:
-                    sqi[me] = 0.0
-                    sqj[me] = 0.0
-                if need_sum:
-                    si[me] = 0.0
-                    sj[me] = 0.0
+                _forget_row(me, need_sq, need_sum, freq, prods, sqi, sqj, si, sj)
             qsize = np.float64(q_indptr[q + 1] - q_indptr[q])
-            size = 0
             # dense rows: scan all rows in order (sorted output, no argsort needed)
             scan = m * 8 > n_rows
-            for t in range(n_rows if scan else m):
-                x2 = t if scan else touched[t]
-                if metric == DOT:
-                    s = prods[x2]
-                    prods[x2] = 0.0
-                    if s > 0:
-                        hv[size] = s
-                        hi[size] = x2
-                        size += 1
-                    continue
-                if freq[x2] == 0:
-                    continue
-                n = np.float64(freq[x2])
-                if need_sum:
-                    s = _finish(metric, n, prods[x2], sqi[x2], sqj[x2], si[x2], sj[x2],
-                                qsize, 0.0, min_support, shrinkage)
-                    sqi[x2] = 0.0
-                    sqj[x2] = 0.0
-                    si[x2] = 0.0
-                    sj[x2] = 0.0
-                elif need_sq:
-                    s = _finish(metric, n, prods[x2], sqi[x2], sqj[x2], 0.0, 0.0,
-                                qsize, 0.0, min_support, shrinkage)
-                    sqi[x2] = 0.0
-                    sqj[x2] = 0.0
-                elif full:
-                    s = _finish(metric, n, prods[x2], 0.0, 0.0, 0.0, 0.0,
-                                qsize, 0.0, min_support, shrinkage)
-                else:
-                    s = _finish(metric, n, prods[x2], 0.0, 0.0, 0.0, 0.0, qsize,
-                                np.float64(sizes[x2]), min_support, shrinkage)
-                freq[x2] = 0
-                prods[x2] = 0.0
-                if s > 0:
-                    hv[size] = s
-                    hi[size] = x2
-                    size += 1
-            # all positive candidates are buffered; keep the k best (quickselect)
-            heaped = size > k
-            select_top(hv, hi, size, k)
-            size = min(size, k)
-            if not scan or heaped:
-                sort_by_index(hi, hv, size)
-            for j in range(size):
-                out_idx[q, j] = hi[j]
-                out_sim[q, j] = hv[j]
-            out_cnt[q] = size
+            size = _collect_positive(scan, m, touched, n_rows, metric, full, need_sq, need_sum,
+                                     freq, prods, sqi, sqj, si, sj, qsize, sizes, min_support,
+                                     shrinkage, hv, hi)
+            _store_top(q, hv, hi, size, k, scan, out_idx, out_sim, out_cnt)
 
 
 @njit(parallel=True, cache=True)
