@@ -19,6 +19,8 @@ COMMANDS = {
     "images": ("likewise.cli.images:images",
                "Image catalogues: build from a folder, query with a photo."),
     "index": ("likewise.cli.index:index", "Build, inspect and query neighbour-search indexes."),
+    "models": ("likewise.cli.models:models",
+               "List the models, or one model's parameters (NAME; --format json: JSON Schema)."),
     "recommend": ("likewise.cli.model:recommend", "Top-N items for users of a saved model."),
     "similar": ("likewise.cli.model:similar", "Items most similar to items, from a saved model."),
     "train": ("likewise.cli.model:train", "Fit a model on data and save it."),

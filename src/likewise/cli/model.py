@@ -1,11 +1,14 @@
 """``likewise train``, ``likewise recommend`` and ``likewise similar``: a model's life cycle.
 
 ``train`` fits a registry model on a data argument and saves it (JSON manifest + arrays);
-``recommend`` and ``similar`` load a saved model and print top-N lists as a table, CSV or
-JSON lines.
+each ``--param NAME=VALUE`` is read and checked by the model's own parameter rule before
+any data is loaded. ``recommend`` and ``similar`` load a saved model and print top-N lists
+as a table, CSV or JSON lines.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import click
 
@@ -35,12 +38,68 @@ def _parse_ids(values, vocab_is_int: bool):
     return out
 
 
+def param_rules(model_name: str) -> tuple[str, dict]:
+    """``(class name, {parameter: rule})`` of a registry model, for reading ``--param``."""
+    from ..models import registry
+
+    cls, _ = registry.resolve(model_name)
+    return cls.__name__, {p.name: p.rule for p in registry.describe(model_name)}
+
+
+def check_param_name(owner: str, rules: dict, name: str) -> None:
+    """Raise :class:`~likewise.ConfigError` listing the valid names if ``name`` is not one."""
+    from ..errors import ConfigError
+
+    if name not in rules:
+        raise ConfigError(f"{owner} has no parameter {name!r}; valid: {', '.join(rules)} "
+                          f"(see `likewise models {owner}`)")
+
+
+def parse_param_value(owner: str, rules: dict, name: str, text: str) -> Any:
+    """The typed value of ``--param name=text``, parsed and range-checked by its rule.
+
+    Raises
+    ------
+    ConfigError
+        Unknown parameter (the valid ones are listed), or a value the rule refuses (the
+        message names the parameter and what it must be).
+    """
+    from ..errors import ConfigError
+
+    check_param_name(owner, rules, name)
+    rule = rules[name]
+    try:
+        value = rule.parse(text, name)
+        rule.check(name, value)
+    except ConfigError as exc:
+        raise ConfigError(f"{owner}: {exc}") from None
+    return value
+
+
+def parse_model_params(model_name: str, texts: tuple[str, ...]) -> dict:
+    """``("factors=64", ...)`` -> ``{"factors": 64, ...}`` through the model's rules."""
+    from ..errors import ConfigError
+
+    owner, rules = param_rules(model_name)
+    out: dict[str, Any] = {}
+    for text in texts:
+        name, sep, value = text.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise click.BadParameter(f"expected NAME=VALUE, got {text!r}", param_hint="--param")
+        if name in out:
+            raise ConfigError(f"--param {name} is given twice")
+        out[name] = parse_param_value(owner, rules, name, value)
+    return out
+
+
 @click.command()
 @click.argument("source", metavar="PATH|DATASET")
 @click.option("--model", "model_name", required=True, metavar="NAME",
-              help="Registry name (likewise compare --list-models) or class name.")
+              help="Model name, alias or class name (`likewise models` lists them).")
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
-              help="A model parameter, repeatable (e.g. --param factors=64).")
+              help="A model parameter, repeatable (e.g. --param factors=64; "
+                   "`likewise models NAME` lists them).")
 @click.option("--out", "out_path", required=True, metavar="PATH",
               help="Where to save the model (a directory, or a .zip file).")
 @with_read_options
@@ -48,16 +107,9 @@ def train(source, model_name, params, out_path, read_kwargs):
     """Fit a model on PATH|DATASET and save it to --out."""
     import time
 
-    from ..evaluation.registry import make_model
-    from .tune import parse_value
+    from ..models import registry
 
-    kwargs = {}
-    for text in params:
-        name, sep, value = text.partition("=")
-        if not sep or not name.strip():
-            raise click.BadParameter(f"expected NAME=VALUE, got {text!r}", param_hint="--param")
-        kwargs[name.strip()] = parse_value(value)
-    model = make_model(model_name, **kwargs)
+    model = registry.make(model_name, **parse_model_params(model_name, params))
     data = load_data(source, **read_kwargs)
     started = time.perf_counter()
     model.fit(data)

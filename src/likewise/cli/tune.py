@@ -48,22 +48,32 @@ def parse_value(text: str):
         return t
 
 
-def parse_param(text: str):
+def parse_param(text: str, rules: dict | None = None, owner: str = "the model"):
     """``"name=v1,v2"`` -> ``("name", [v1, v2])``; ``"name=loguniform(a,b)"`` (also
     ``uniform``, ``randint``) -> ``("name", scipy.stats distribution)`` for random search.
+
+    With ``rules`` (parameter -> rule of the model ``owner``) each value is read and
+    checked by its parameter's rule and an unknown name is an error; without, the type is
+    guessed by :func:`parse_value`.
 
     Examples
     --------
     >>> parse_param("reg_user=5,10")
     ('reg_user', [5, 10])
+    >>> from likewise._params import Float
+    >>> parse_param("reg_user=5,10", {"reg_user": Float(0)}, "Baseline")
+    ('reg_user', [5.0, 10.0])
     """
     from ..errors import ConfigError
+    from .model import check_param_name, parse_param_value
 
     name, sep, values = text.partition("=")
     name = name.strip()
     if not sep or not name or not values.strip():
         raise ConfigError(f"--param must look like name=v1,v2 or name=loguniform(a,b); got "
                           f"{text!r}")
+    if rules is not None:
+        check_param_name(owner, rules, name)
     match = _DIST.match(values)
     if match:
         from scipy import stats
@@ -80,13 +90,15 @@ def parse_param(text: str):
         if kind == "uniform":
             return name, stats.uniform(a, b - a)
         return name, stats.randint(int(a), int(b) + 1)  # inclusive upper bound
-    return name, [parse_value(v) for v in values.split(",")]
+    if rules is None:
+        return name, [parse_value(v) for v in values.split(",")]
+    return name, [parse_param_value(owner, rules, name, v) for v in values.split(",")]
 
 
 @click.command()
 @click.argument("source", metavar="PATH|DATASET")
 @click.option("--model", "model_name", required=True, metavar="NAME",
-              help="Model name (see `likewise compare --list-models`).")
+              help="Model name, alias or class name (`likewise models` lists them).")
 @click.option("--param", "params", multiple=True, required=True, metavar="NAME=VALUES",
               help="Values to try: name=v1,v2,... (repeat for several parameters); for "
                    "random search also name=loguniform(a,b) / uniform(a,b) / randint(a,b).")
@@ -118,10 +130,12 @@ def tune(source, model_name, params, search, n_iter, protocol, folds, k, metric,
     from ..errors import ConfigError
     from ..evaluation.registry import make_model
     from ..evaluation.tune import tune as run_tune
+    from .model import param_rules
 
+    owner, rules = param_rules(model_name)
     space = {}
     for text in params:
-        name, values = parse_param(text)
+        name, values = parse_param(text, rules, owner)
         if name in space:
             raise ConfigError(f"--param {name} is given twice")
         space[name] = values

@@ -1,14 +1,19 @@
-"""Short model names for the command line (``likewise compare --models baseline,svd``).
+"""Model names for comparing and tuning (``likewise compare --models baseline,svd``).
 
-Each name maps to a public likewise class and default keyword arguments. A class that is
-not available in this installation (not written yet, or its optional dependency is
-missing) is reported with a clear message when asked for.
+A thin view of the one model registry, :mod:`likewise.models.registry`: every name, alias
+and class name it knows works here. ``MODELS`` lists the names that fit with their
+defaults on interaction data alone (every entry but the hybrids, which need sub-models,
+and the image model, which needs image files); ``likewise compare --list-models`` prints
+it. A name whose class or optional extra is not available in this installation is
+reported with a clear message when asked for.
 
 Examples
 --------
 >>> from likewise.evaluation.registry import make_model
 >>> make_model("popularity-weighted")
 Popularity(method='weighted')
+>>> make_model("ContentKNN")
+ContentKNN()
 """
 
 from __future__ import annotations
@@ -16,35 +21,18 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ConfigError, MissingDependencyError, UnsupportedError
+from ..models import registry as _registry
 
 __all__ = ["MODELS", "available_models", "make_model", "resolve"]
 
-#: name -> (public class name in ``likewise``, default keyword arguments)
+#: name -> (model class name, preset keyword arguments), from the model registry
 MODELS: dict[str, tuple[str, dict]] = {
-    "random": ("Random", {"random_state": 0}),
-    "baseline": ("Baseline", {}),
-    "baseline-sgd": ("Baseline", {"method": "sgd"}),
-    "popularity": ("Popularity", {}),
-    "popularity-mean": ("Popularity", {"method": "mean", "min_count": 20}),
-    "popularity-weighted": ("Popularity", {"method": "weighted"}),
-    "popularity-trending": ("Popularity", {"method": "trending"}),
-    "user-knn": ("UserKNN", {}),
-    "item-knn": ("ItemKNN", {}),
-    "svd": ("SVD", {}),
-    "svdpp": ("SVDpp", {}),
-    "nmf": ("NMF", {}),
-    "als": ("ALS", {}),
-    "bpmf": ("BayesianMF", {}),
-    "implicit-als": ("ImplicitALS", {}),
-    "bpr": ("BPR", {}),
-    "ease": ("EASE", {}),
-    "torch-mf": ("TorchMF", {}),
-    "approx-user-knn": ("ApproxUserKNN", {}),
+    e.name: (e.class_name, e.params) for e in _registry.entries() if e.standalone
 }
 
 
-def resolve(name: str):
-    """The class behind a registry name (or a public class name such as ``"ItemKNN"``).
+def resolve(name: str) -> tuple[type, dict]:
+    """The class behind a model name (or a class name such as ``"ItemKNN"``) and its preset.
 
     Raises
     ------
@@ -53,41 +41,40 @@ def resolve(name: str):
     UnsupportedError
         The class is not available in this installation.
     """
-    import likewise
-
-    key = str(name).strip()
-    if key.lower() in MODELS:
-        cls_name, defaults = MODELS[key.lower()]
-    elif key in {c for c, _ in MODELS.values()}:
-        cls_name, defaults = key, {}
-    else:
-        raise ConfigError(f"unknown model {name!r}; known: {', '.join(sorted(MODELS))}")
+    key = str(name).strip().lower()
+    if key not in MODELS:
+        return _registry.resolve(name)
+    cls_name, preset = MODELS[key]  # MODELS may hold names added at run time
     try:
-        cls = getattr(likewise, cls_name)
-    except MissingDependencyError:
-        raise
-    except (ImportError, AttributeError) as exc:
+        cls, _ = _registry.resolve(cls_name)
+    except ConfigError:
         raise UnsupportedError(f"model {name!r} (likewise.{cls_name}) is not available in this "
-                               f"installation ({exc})") from None
-    return cls, dict(defaults)
+                               "installation (no such model class)") from None
+    return cls, dict(preset)
 
 
 def make_model(name: str, **params: Any):
-    """An unfitted model from a registry name, with its defaults updated by ``params``."""
-    cls, defaults = resolve(name)
-    defaults.update(params)
-    try:
-        return cls(**defaults)
-    except TypeError as exc:
-        raise ConfigError(f"bad parameters for {name!r} ({cls.__name__}): {exc}") from None
+    """An unfitted model from a name, with its preset updated by ``params``.
+
+    Raises
+    ------
+    ConfigError
+        Unknown name or parameter.
+    UnsupportedError, MissingDependencyError
+        The model (or the optional extra it needs) is not installed.
+    """
+    cls, preset = resolve(name)
+    return _registry.make(cls, **{**preset, **params})
 
 
 def available_models() -> dict[str, str]:
-    """Registry names whose class can be imported now, with the class name."""
+    """``MODELS`` names whose class and optional extras are installed, with the class name."""
     out = {}
     for name in MODELS:
         try:
-            out[name] = resolve(name)[0].__name__
+            cls, preset = resolve(name)
         except (UnsupportedError, MissingDependencyError):
             continue
+        if _registry.missing_extra(cls, **preset) is None:
+            out[name] = cls.__name__
     return out
