@@ -6,21 +6,34 @@ Add one small class to a model's tests and it inherits every contract test:
 >>> class TestMyModel(RecommenderContract):  # doctest: +SKIP
 ...     kind = "implicit"                      # the data the model is tested on
 ...     invalid_params = [dict(factors=0)]     # each must make fit raise ConfigError
+...     can_fold_in = can_similar_items = True  # what it supports beyond recommend
 ...     def make_model(self, **params):
 ...         return MyModel(factors=8, **params)
 
 The data is a small, dense corner of MovieLens 100K (explicit ratings, or ratings >= 4 as
-implicit likes), so the suite runs in seconds. Models that cannot recommend for a new
-user or have no item similarity must raise :class:`~likewise.UnsupportedError`.
+implicit likes), so the suite runs in seconds. Every test gets a freshly fitted model.
+
+Capabilities
+------------
+Beyond ``fit`` / ``recommend`` / ``save``, what a model supports is declared by the test
+class (class attributes, see :data:`CAPABILITIES`) and checked both ways: a declared
+capability has its own test, in which an :class:`~likewise.UnsupportedError` fails; an
+undeclared one skips that test with its reason, and
+``test_undeclared_capabilities_are_unsupported`` checks that the model really raises
+:class:`~likewise.UnsupportedError` for it (or, for ``can_explain`` / ``can_similar_users``,
+has no such method), so a declaration can never be silently wrong.
 """
 
 from __future__ import annotations
 
 import functools
 import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from .data.interactions import Interactions
 from .errors import (
@@ -32,7 +45,19 @@ from .errors import (
     UnsupportedError,
 )
 
-__all__ = ["RecommenderContract", "contract_data"]
+__all__ = ["CAPABILITIES", "RecommenderContract", "contract_data"]
+
+#: Capability attribute of a contract class -> what it means.
+CAPABILITIES = {
+    "can_predict": "predict scores (or ratings) for (user, item) pairs",
+    "can_predict_ratings": "predict ratings on the data's rating scale (estimates_ratings)",
+    "can_fold_in": "recommend_from_history for users outside the training data",
+    "can_similar_items": "similar_items",
+    "has_item_vectors": "item vectors for a similar_items index (prepare(similar_index=...))",
+    "can_index": "recommend through an index over its factors (prepare(index=...))",
+    "can_explain": "explain(user, item)",
+    "can_similar_users": "similar_users",
+}
 
 
 @functools.lru_cache(maxsize=4)
@@ -51,6 +76,14 @@ def contract_data(kind: str = "explicit") -> Interactions:
                                     user_metadata=data.user_metadata)
 
 
+def _needs(capability: str) -> Callable:
+    """Mark a contract test as the test of ``capability`` (skipped when not declared)."""
+    def mark(test):
+        test._likewise_capability = capability
+        return test
+    return mark
+
+
 def _assert_same_recs(a, b, msg=""):
     np.testing.assert_array_equal(a.item_indices, b.item_indices, err_msg=msg)
     np.testing.assert_allclose(a.scores, b.scores, rtol=1e-5, atol=1e-6, equal_nan=True,
@@ -58,7 +91,9 @@ def _assert_same_recs(a, b, msg=""):
 
 
 class RecommenderContract:
-    """Mixin of contract tests; subclasses define ``make_model`` and optionally the knobs."""
+    """Mixin of contract tests; subclasses define ``make_model``, the knobs and the
+    capabilities they support (see :data:`CAPABILITIES`; all but ``can_predict`` default
+    to False)."""
 
     #: "explicit" or "implicit": the kind of data the model is fitted on.
     kind: str = "explicit"
@@ -68,6 +103,16 @@ class RecommenderContract:
     deterministic: bool = True
     #: absolute tolerance when comparing scores across fits (threaded float sums).
     score_atol: float = 1e-5
+
+    # -- capabilities (see CAPABILITIES) ---------------------------------------------
+    can_predict: bool = True
+    can_predict_ratings: bool = False
+    can_fold_in: bool = False
+    can_similar_items: bool = False
+    has_item_vectors: bool = False
+    can_index: bool = False
+    can_explain: bool = False
+    can_similar_users: bool = False
 
     # -- to be provided -------------------------------------------------------------
     def make_model(self, **params):  # pragma: no cover - abstract
@@ -84,13 +129,27 @@ class RecommenderContract:
     def _data(self) -> Interactions:
         return contract_data(self.kind)
 
-    def _fitted(self):
-        key = "_likewise_contract_fitted"
-        cached = getattr(type(self), key, None)
-        if cached is None:
-            cached = self._model().fit(self._data())
-            setattr(type(self), key, cached)
-        return cached
+    @pytest.fixture
+    def fitted(self, request):
+        """A freshly fitted model for every test (nothing is shared between tests); the
+        test of an undeclared capability is skipped before anything is fitted."""
+        capability = getattr(request.function, "_likewise_capability", None)
+        if capability is not None and not getattr(self, capability):
+            pytest.skip(f"{self._model_name()} does not support {CAPABILITIES[capability]} "
+                        f"({capability} is not declared)")
+        return self._model().fit(self._data())
+
+    def _model_name(self) -> str:
+        return type(self.make_model()).__name__
+
+    @contextmanager
+    def _claimed(self, capability: str) -> Iterator[None]:
+        """Inside: an UnsupportedError fails the test, naming the declared capability."""
+        try:
+            yield
+        except UnsupportedError as exc:
+            pytest.fail(f"{self._model_name()} declares {capability} but raised "
+                        f"UnsupportedError: {exc}")
 
     def _some_users(self, n=5):
         data = self._data()
@@ -114,6 +173,8 @@ class RecommenderContract:
             model.recommend(self._some_users(1))
 
     def test_invalid_params_raise_config_error(self):
+        if not self.invalid_params:
+            pytest.skip(f"no invalid_params declared for {self._model_name()}")
         for bad in self.invalid_params:
             model = self._model(**bad)
             try:
@@ -125,8 +186,8 @@ class RecommenderContract:
                 raise AssertionError(f"fit accepted invalid parameters {bad}")
 
     # -- recommend ------------------------------------------------------------------
-    def test_recommend_shape_ids_and_order(self):
-        model = self._fitted()
+    def test_recommend_shape_ids_and_order(self, fitted):
+        model = fitted
         users = self._some_users()
         recs = model.recommend(users, n=10)
         assert recs.items.shape == (len(users), 10)
@@ -143,8 +204,8 @@ class RecommenderContract:
         frame = recs.to_frame()
         assert list(frame.columns) == ["user", "item", "score", "rank"]
 
-    def test_batch_equals_single(self):
-        model = self._fitted()
+    def test_batch_equals_single(self, fitted):
+        model = fitted
         users = self._some_users(4)
         batch = model.recommend(users, n=7)
         for row, user in enumerate(users):
@@ -153,8 +214,8 @@ class RecommenderContract:
             np.testing.assert_allclose(single.scores[0], batch.scores[row], rtol=1e-5,
                                        atol=self.score_atol, equal_nan=True)
 
-    def test_exclude_seen(self):
-        model = self._fitted()
+    def test_exclude_seen(self, fitted):
+        model = fitted
         data = self._data()
         users = self._some_users()
         recs = model.recommend(users, n=20)
@@ -166,8 +227,8 @@ class RecommenderContract:
         everything = model.recommend(users, n=model.n_items, exclude_seen=False)
         assert (everything.item_indices >= 0).sum() >= (recs.item_indices >= 0).sum()
 
-    def test_exclude_and_candidates(self):
-        model = self._fitted()
+    def test_exclude_and_candidates(self, fitted):
+        model = fitted
         users = self._some_users(3)
         first = model.recommend(users, n=5)
         banned = first.items[0][:3]
@@ -182,15 +243,15 @@ class RecommenderContract:
             got = limited.items[row][limited.item_indices[row] >= 0]
             assert set(got.tolist()) <= set(per_user[row].tolist())
 
-    def test_n_larger_than_catalogue_pads(self):
-        model = self._fitted()
+    def test_n_larger_than_catalogue_pads(self, fitted):
+        model = fitted
         recs = model.recommend(self._some_users(2), n=model.n_items + 5)
         assert recs.items.shape[1] == model.n_items
         pad = recs.item_indices < 0
         assert np.all(np.isnan(recs.scores[pad]))
 
-    def test_unknown_user_policy(self):
-        model = self._fitted()
+    def test_unknown_user_policy(self, fitted):
+        model = fitted
         known = self._some_users(1)[0]
         unknown = "no-such-user" if not model.users_.is_integer else -987654
         recs = model.recommend([known, unknown], n=5)
@@ -200,22 +261,23 @@ class RecommenderContract:
             model.recommend([known, unknown], n=5, on_unknown="raise")
 
     # -- predict --------------------------------------------------------------------
-    def test_predict_vectorised_and_policy(self):
-        model = self._fitted()
+    def _pairs(self, n: int = 50):
+        """External ids of the first ``n`` training (user, item) pairs."""
         data = self._data()
-        users = data.users.ids_of(data.user_indices()[:50])
-        items = data.items.ids_of(data.matrix.indices[:50])
-        try:
+        return (data.users.ids_of(data.user_indices()[:n]),
+                data.items.ids_of(data.matrix.indices[:n]))
+
+    @_needs("can_predict")
+    def test_predict_vectorised_and_policy(self, fitted):
+        model = fitted
+        data = self._data()
+        users, items = self._pairs()
+        with self._claimed("can_predict"):
             est = model.predict(users, items)
-        except UnsupportedError:
-            return
         assert est.shape == (50,) and est.dtype == np.float32
         assert np.all(np.isfinite(est))
         single = np.array([model.predict([u], [i])[0] for u, i in zip(users[:5], items[:5])])
         np.testing.assert_allclose(single, est[:5], rtol=1e-5, atol=self.score_atol)
-        if model.estimates_ratings and data.rating_scale is not None:
-            lo, hi = data.rating_scale
-            assert est.min() >= lo - 1e-6 and est.max() <= hi + 1e-6
         unknown_item = "no-such-item" if not model.items_.is_integer else -424242
         out, fb = model.predict([users[0], users[1]], [items[0], unknown_item],
                                 return_fallback=True)
@@ -225,36 +287,140 @@ class RecommenderContract:
         with np.testing.assert_raises(UnknownItemError):
             model.predict([users[0]], [unknown_item], on_unknown="raise")
 
-    # -- similar items / history ------------------------------------------------------
-    def test_similar_items(self):
-        model = self._fitted()
-        items = model.items_.ids[:4]
-        try:
-            sims = model.similar_items(items, n=5)
-        except UnsupportedError:
-            return
-        assert sims.items.shape[0] == 4
-        for row, item in enumerate(items):
-            got = sims.items[row][sims.item_indices[row] >= 0]
-            assert item not in set(got.tolist()), "an item is not its own neighbour"
-        valid = sims.item_indices >= 0
-        diffs = np.diff(np.where(valid, sims.scores, -np.inf), axis=1)
-        assert np.all((diffs <= 1e-6) | ~valid[:, 1:])
+    @_needs("can_predict_ratings")
+    def test_predict_ratings_on_the_scale(self, fitted):
+        model = fitted
+        data = self._data()
+        assert model.estimates_ratings and data.rating_scale is not None, (
+            f"{self._model_name()} declares can_predict_ratings but its estimates_ratings is "
+            f"{model.estimates_ratings} on data with rating scale {data.rating_scale}")
+        users, items = self._pairs()
+        with self._claimed("can_predict_ratings"):
+            est = model.predict(users, items)
+        lo, hi = data.rating_scale
+        assert est.min() >= lo - 1e-6 and est.max() <= hi + 1e-6
+        assert len(np.unique(est)) > 1, "rating estimates that do not vary are not ratings"
 
-    def test_recommend_from_history(self):
-        model = self._fitted()
+    # -- similar items / users / history -------------------------------------------------
+    @staticmethod
+    def _assert_neighbour_lists(result, queries, name: str = "item") -> None:
+        assert result.items.shape[0] == len(queries)
+        for row, query in enumerate(queries):
+            got = result.items[row][result.item_indices[row] >= 0]
+            assert len(got) > 0, f"no neighbours for {name} {query!r}"
+            assert query not in set(got.tolist()), f"an {name} is not its own neighbour"
+        valid = result.item_indices >= 0
+        diffs = np.diff(np.where(valid, result.scores, -np.inf), axis=1)
+        assert np.all((diffs <= 1e-6) | ~valid[:, 1:]), "similarities must be non-increasing"
+
+    @_needs("can_similar_items")
+    def test_similar_items(self, fitted):
+        items = fitted.items_.ids[:4]
+        with self._claimed("can_similar_items"):
+            sims = fitted.similar_items(items, n=5)
+        self._assert_neighbour_lists(sims, items)
+
+    @_needs("has_item_vectors")
+    def test_similar_items_through_an_item_vector_index(self, fitted):
+        items = fitted.items_.ids[:6]
+        with self._claimed("has_item_vectors"):
+            fitted.prepare(similar_index="exact", warm=False)
+            through_index = fitted.similar_items(items, n=5, index="exact")
+        self._assert_neighbour_lists(through_index, items)
+        # the exact index is the cosine of the same vectors: the same lists
+        exact = fitted.similar_items(items, n=5)
+        np.testing.assert_allclose(through_index.scores, exact.scores, rtol=1e-4, atol=1e-5,
+                                   equal_nan=True)
+
+    @_needs("can_index")
+    def test_recommend_through_an_index_equals_the_exact_path(self, fitted):
+        users = self._some_users()
+        with self._claimed("can_index"):
+            fitted.prepare(index="exact", warm=False)
+            through_index = fitted.recommend(users, n=10, index="exact")
+        exact = fitted.recommend(users, n=10)
+        np.testing.assert_allclose(through_index.scores, exact.scores, rtol=1e-4,
+                                   atol=max(self.score_atol, 1e-5), equal_nan=True)
+        overlap = np.mean([len(set(a) & set(b)) / max(len(set(b)), 1) for a, b in
+                           zip(through_index.item_indices.tolist(), exact.item_indices.tolist())])
+        assert overlap >= 0.9, f"index search found {overlap:.0%} of the exact top 10"
+
+    @_needs("can_fold_in")
+    def test_recommend_from_history(self, fitted):
         data = self._data()
         u = 3
         history = data.items.ids_of(
             data.matrix.indices[data.matrix.indptr[u]:data.matrix.indptr[u + 1]])
         ratings = data.matrix.data[data.matrix.indptr[u]:data.matrix.indptr[u + 1]]
-        try:
-            recs = model.recommend_from_history(history, ratings, n=10)
-        except UnsupportedError:
-            return
+        with self._claimed("can_fold_in"):
+            recs = fitted.recommend_from_history(history, ratings, n=10)
         got = recs.items[0][recs.item_indices[0] >= 0]
         assert len(got) > 0
         assert not set(got.tolist()) & set(history.tolist())
+
+    @_needs("can_similar_users")
+    def test_similar_users(self, fitted):
+        users = self._some_users(4)
+        with self._claimed("can_similar_users"):
+            sims = fitted.similar_users(users, n=5)
+        self._assert_neighbour_lists(sims, users, "user")
+        assert set(sims.items[sims.item_indices >= 0].tolist()) <= set(fitted.users_.ids.tolist())
+
+    @_needs("can_explain")
+    def test_explain(self, fitted):
+        user = self._some_users(1)[0]
+        item = fitted.recommend([user], n=1).items[0][0]
+        with self._claimed("can_explain"):
+            why = fitted.explain(user, item)
+        assert len(why) > 0, "a recommended item has at least one reason"
+        score = why.attrs["score"]
+        scale = self._data().rating_scale
+        if fitted.estimates_ratings and scale is not None:
+            score = min(max(score, scale[0]), scale[1])  # predict clips to the scale
+        assert score == pytest.approx(float(fitted.predict([user], [item])[0]), rel=1e-5,
+                                      abs=self.score_atol)
+
+    # -- capabilities, the other way ------------------------------------------------------
+    def _capability_calls(self, model) -> dict:
+        """For each capability: a call that must raise UnsupportedError without it."""
+        data = self._data()
+        users, items = self._pairs(5)
+        history = data.items.ids_of(data.matrix.indices[data.matrix.indptr[3]:
+                                                        data.matrix.indptr[4]])
+        return {
+            "can_predict": lambda: model.predict(users, items),
+            "can_fold_in": lambda: model.recommend_from_history(history, n=5),
+            "can_similar_items": lambda: model.similar_items(items[:2], n=5),
+            "has_item_vectors": lambda: model.prepare(similar_index="exact", warm=False),
+            "can_index": lambda: model.prepare(index="exact", warm=False),
+            "can_explain": lambda: model.explain(users[0], items[0]),
+            "can_similar_users": lambda: model.similar_users(users[:2], n=5),
+        }
+
+    def test_undeclared_capabilities_are_unsupported(self, fitted):
+        undeclared = [c for c in CAPABILITIES if not getattr(self, c)]
+        if not undeclared:
+            pytest.skip(f"{self._model_name()} declares every capability")
+        data = self._data()
+        if "can_predict_ratings" in undeclared:
+            assert not (fitted.estimates_ratings and data.rating_scale is not None), (
+                f"{self._model_name()} estimates ratings on this data: declare "
+                "can_predict_ratings = True")
+        calls = self._capability_calls(fitted)
+        wrong = []
+        for capability in undeclared:
+            if capability in ("can_explain", "can_similar_users") and \
+                    not hasattr(fitted, capability.removeprefix("can_")):
+                continue  # no such method at all
+            if capability not in calls:
+                continue
+            try:
+                calls[capability]()
+            except UnsupportedError:
+                continue
+            wrong.append(capability)
+        assert not wrong, (f"{self._model_name()} supports {wrong} but does not declare it: "
+                           "set them to True in the test class")
 
     # -- reproducibility ------------------------------------------------------------
     def test_refit_equals_fresh_fit(self):
@@ -270,7 +436,7 @@ class RecommenderContract:
 
     def test_deterministic_for_seed(self):
         if not self.deterministic:
-            return
+            pytest.skip(f"{self._model_name()} is declared non-deterministic")
         data = self._data()
         users = self._some_users()
         a = self._model().fit(data).recommend(users, n=10)
@@ -278,10 +444,10 @@ class RecommenderContract:
         _assert_same_recs(a, b, "same parameters and seed must give the same results")
 
     # -- persistence ----------------------------------------------------------------
-    def test_save_load_round_trip(self, tmp_path):
+    def test_save_load_round_trip(self, fitted, tmp_path):
         from .models.base import load
 
-        model = self._fitted()
+        model = fitted
         users = self._some_users()
         before = model.recommend(users, n=10)
         for target in (tmp_path / "model", tmp_path / "model.zip"):
@@ -297,10 +463,10 @@ class RecommenderContract:
         model.save(tmp_path / "model")
         _assert_same_recs(before, load(tmp_path / "model").recommend(users, n=10))
 
-    def test_load_rejects_tampering(self, tmp_path):
+    def test_load_rejects_tampering(self, fitted, tmp_path):
         from .models.base import load
 
-        model = self._fitted()
+        model = fitted
         target = model.save(tmp_path / "m")
         victim = sorted(Path(target).glob("*.npy"), key=lambda p: p.stat().st_size)[-1]
         raw = bytearray(victim.read_bytes())
