@@ -640,3 +640,19 @@ def test_kernel_loader_thread_loads_the_specialisations_the_read_uses(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert int(out.stdout.split()[-1]) == data.nnz
+
+
+def test_float_and_oversized_integer_ids_are_located(tmp_path):
+    # Arrow reads these id columns as floats: a fraction, or integers beyond int64
+    p = _write(tmp_path / "frac.csv", "user,item,rating\n1.5,10,4\n2.0,11,3\n")
+    with pytest.raises(DataError) as info:
+        likewise.read_csv(p)
+    assert (info.value.line, info.value.column) == (2, "user")
+    assert "user id 1.5 is not an integer" in str(info.value)
+    p = _write(tmp_path / "huge.csv", "user,item,rating\n1,10,4\n99999999999999999999999,11,3\n")
+    with pytest.raises(DataError) as info:
+        likewise.read_csv(p)
+    assert (info.value.line, info.value.column) == (3, "user")
+    assert "too large for an integer id; pass id_type='str'" in str(info.value)
+    data = likewise.read_csv(p, id_type="str")
+    assert data.users.ids.tolist() == ["1", "99999999999999999999999"]

@@ -230,47 +230,58 @@ def _write_split(result, out: Path, fmt: str) -> dict:
     return files
 
 
+def _reject(option: str, value, method: str) -> None:
+    """ConfigError when an option that does not apply to ``method`` was given."""
+    if value is not None:
+        raise ConfigError(f"{option} does not apply to --method {method}")
+
+
+def _size_or_k(test_size, test_k, default_size: float | None, default_k: int | None) -> dict:
+    """The split's test_size / test_k keywords: the one given (never both), else defaults."""
+    if test_k is not None and test_size is not None:
+        raise ConfigError("give --test-size or --test-k, not both")
+    if test_k is not None:
+        return {"test_size": None, "test_k": test_k}
+    if test_size is not None:
+        return {"test_size": test_size, "test_k": None}
+    return {"test_size": default_size, "test_k": default_k}
+
+
+def _temporal_params(test_size, cutoff) -> dict:
+    """A global cut-off (a date, or Unix seconds) or a test fraction, not both."""
+    if cutoff is None:
+        return {"test_size": 0.2 if test_size is None else test_size}
+    if test_size is not None:
+        raise ConfigError("give --test-size or --cutoff, not both")
+    text = cutoff.strip()
+    return {"cutoff": int(text) if text.lstrip("-").isdigit() else text}
+
+
 def _split_params(method: str, test_size, test_k, min_train, cutoff, folds, seed) -> dict:
     """Map CLI options onto the split function's keywords; reject ones that do not apply."""
-    def reject(option: str, value) -> None:
-        if value is not None:
-            raise ConfigError(f"{option} does not apply to --method {method}")
-
-    def size_or_k(default_size: float | None, default_k: int | None) -> dict:
-        if test_k is not None and test_size is not None:
-            raise ConfigError("give --test-size or --test-k, not both")
-        if test_k is not None:
-            return {"test_size": None, "test_k": test_k}
-        if test_size is not None:
-            return {"test_size": test_size, "test_k": None}
-        return {"test_size": default_size, "test_k": default_k}
-
     if method not in _CV_METHODS:
-        reject("--folds", folds)
+        _reject("--folds", folds, method)
     if method not in ("temporal",):
-        reject("--cutoff", cutoff)
+        _reject("--cutoff", cutoff, method)
     if method == "holdout":
-        reject("--test-k", test_k)
+        _reject("--test-k", test_k, method)
         return {"test_size": 0.2 if test_size is None else test_size, "random_state": seed}
     if method == "user":
-        return {**size_or_k(0.2, None), "min_train": min_train, "random_state": seed}
+        return {**_size_or_k(test_size, test_k, 0.2, None), "min_train": min_train,
+                "random_state": seed}
     if method == "temporal":
-        reject("--test-k", test_k)
-        if cutoff is not None:
-            if test_size is not None:
-                raise ConfigError("give --test-size or --cutoff, not both")
-            text = cutoff.strip()
-            return {"cutoff": int(text) if text.lstrip("-").isdigit() else text}
-        return {"test_size": 0.2 if test_size is None else test_size}
+        _reject("--test-k", test_k, method)
+        return _temporal_params(test_size, cutoff)
     if method == "temporal-user":
-        return {**size_or_k(None, 1), "min_train": min_train}
+        return {**_size_or_k(test_size, test_k, None, 1), "min_train": min_train}
     k = 5 if folds is None else folds
     if method == "kfold":
-        reject("--test-k", test_k)
-        reject("--test-size", test_size)
+        _reject("--test-k", test_k, method)
+        _reject("--test-size", test_size, method)
         return {"k": k, "random_state": seed}
     # user-kfold
-    return {"k": k, **size_or_k(0.2, None), "min_train": min_train, "random_state": seed}
+    return {"k": k, **_size_or_k(test_size, test_k, 0.2, None), "min_train": min_train,
+            "random_state": seed}
 
 
 def _write(part, path: Path, fmt: str) -> None:

@@ -263,66 +263,90 @@ def _is_int_text(text: str) -> bool:
     return re.match(_INT_RE, text.strip()) is not None
 
 
+def _field_count_error(src: _Source, fields: list[str], line: int) -> DataError:
+    """A row with more or fewer fields than the header, with a hint at the delimiter."""
+    ncols = len(src.names)
+    shown = src.sep.join(fields)
+    others = [d for d in _DELIMITERS if d != src.sep and d in shown]
+    hint = f" (the line contains {others[0]!r}: wrong delimiter? pass sep={others[0]!r})" \
+        if others and len(fields) < ncols else " (check the delimiter and quoting)"
+    return DataError(f"has {len(fields)} field(s), expected {ncols} like the header "
+                     f"({', '.join(src.names)}){hint}", path=src.path, line=line)
+
+
+def _id_problem(role: str, v: str, line: int, id_type: str, first_kind: dict) -> str | None:
+    """What is wrong with the (stripped) id ``v``, or None. ``first_kind`` remembers, per
+    role, whether the first id was an integer (and where), to report mixed id types."""
+    if v == "":
+        return f"missing {role} id; every row needs one"
+    is_int = _is_int_text(v)
+    if id_type == "int" and not is_int:
+        return (f"{role} id {v!r} is not an integer (id_type='int'); fix the value or pass "
+                "id_type='str'")
+    if id_type != "auto":
+        return None
+    if role not in first_kind:
+        first_kind[role] = (is_int, line, v)
+        return None
+    was_int, l0, v0 = first_kind[role]
+    if was_int == is_int:
+        return None
+    kinds = ("an integer", "text") if was_int else ("text", "an integer")
+    return (f"mixed id types: {role} id {v!r} is {kinds[1]} but line {l0} has {kinds[0]} id "
+            f"{v0!r}; use one type per column, or pass id_type='str' if the ids are really "
+            "codes")
+
+
+def _value_problem(role: str, v: str, rating_scale) -> str | None:
+    """What is wrong with the (stripped) rating or weight ``v``, or None."""
+    x = _parse_float(v)
+    if v == "" or x is None or not math.isfinite(x):
+        what = "missing" if v == "" else f"{v!r}, not a number" if x is None \
+            else f"{v!r}, not a finite number"
+        return f"{role} is {what}; drop or fix the row ({role}s must be finite numbers)"
+    if role == "rating" and rating_scale is not None and not (rating_scale[0] <= x <= rating_scale[1]):
+        return (f"rating {v} is outside the declared scale {rating_scale[0]:g}-"
+                f"{rating_scale[1]:g}; fix the value or pass rating_scale=(low, high)")
+    return None
+
+
+def _timestamp_problem(v: str) -> str | None:
+    """What is wrong with the (stripped) timestamp ``v``, or None."""
+    x = _parse_float(v) if v else None
+    if x is None or not math.isfinite(x) or not float(x).is_integer():
+        what = "missing" if v == "" else f"{v!r}, not a whole number"
+        return (f"timestamp is {what}; timestamps must be integer Unix seconds (convert dates "
+                "first, e.g. with pandas.to_datetime(...).astype('int64') // 10**9)")
+    return None
+
+
+def _field_problem(role: str, value: str, line: int, src: _Source, rating_scale,
+                   id_type: str, first_kind: dict) -> str | None:
+    """What is wrong with one field of a row, or None."""
+    msg = _undecodable(value, src.encoding)
+    if msg:
+        return msg
+    v = value.strip()
+    if role in ("user", "item"):
+        return _id_problem(role, v, line, id_type, first_kind)
+    if role in ("rating", "weight"):
+        return _value_problem(role, v, rating_scale)
+    if role == "timestamp":
+        return _timestamp_problem(v)
+    return None
+
+
 def _diagnose(src: _Source, rating_scale, id_type: str) -> DataError | None:
     """Scan the file row by row and return the first problem as a located DataError."""
-    ncols = len(src.names)
     idx = {role: src.col_index(role) for role in src.roles}
     first_kind: dict[str, tuple[bool, int, str]] = {}
     for line, fields in _iter_rows(src):
-        if len(fields) != ncols:
-            shown = src.sep.join(fields)
-            others = [d for d in _DELIMITERS if d != src.sep and d in shown]
-            hint = f" (the line contains {others[0]!r}: wrong delimiter? pass sep={others[0]!r})" \
-                if others and len(fields) < ncols else " (check the delimiter and quoting)"
-            return DataError(f"has {len(fields)} field(s), expected {ncols} like the header "
-                             f"({', '.join(src.names)}){hint}", path=src.path, line=line)
+        if len(fields) != len(src.names):
+            return _field_count_error(src, fields, line)
         for role, k in idx.items():
-            value = fields[k]
-            col = src.names[k]
-            msg = _undecodable(value, src.encoding)
+            msg = _field_problem(role, fields[k], line, src, rating_scale, id_type, first_kind)
             if msg:
-                return DataError(msg, path=src.path, line=line, column=col)
-            v = value.strip()
-            if role in ("user", "item"):
-                if v == "":
-                    return DataError(f"missing {role} id; every row needs one",
-                                     path=src.path, line=line, column=col)
-                is_int = _is_int_text(v)
-                if id_type == "int" and not is_int:
-                    return DataError(f"{role} id {v!r} is not an integer (id_type='int'); fix "
-                                     "the value or pass id_type='str'", path=src.path,
-                                     line=line, column=col)
-                if id_type == "auto":
-                    if role not in first_kind:
-                        first_kind[role] = (is_int, line, v)
-                    elif first_kind[role][0] != is_int:
-                        was_int, l0, v0 = first_kind[role]
-                        kinds = ("an integer", "text") if was_int else ("text", "an integer")
-                        return DataError(
-                            f"mixed id types: {role} id {v!r} is {kinds[1]} but line {l0} has "
-                            f"{kinds[0]} id {v0!r}; use one type per column, or pass "
-                            "id_type='str' if the ids are really codes", path=src.path,
-                            line=line, column=col)
-            elif role in ("rating", "weight"):
-                x = _parse_float(v)
-                if v == "" or x is None or not math.isfinite(x):
-                    what = "missing" if v == "" else f"{v!r}, not a number" if x is None \
-                        else f"{v!r}, not a finite number"
-                    return DataError(f"{role} is {what}; drop or fix the row ({role}s must be "
-                                     "finite numbers)", path=src.path, line=line, column=col)
-                if role == "rating" and rating_scale is not None and not (rating_scale[0] <= x <= rating_scale[1]):
-                    return DataError(
-                        f"rating {v} is outside the declared scale {rating_scale[0]:g}-"
-                        f"{rating_scale[1]:g}; fix the value or pass rating_scale=(low, high)",
-                        path=src.path, line=line, column=col)
-            elif role == "timestamp":
-                x = _parse_float(v) if v else None
-                if x is None or not math.isfinite(x) or not float(x).is_integer():
-                    what = "missing" if v == "" else f"{v!r}, not a whole number"
-                    return DataError(f"timestamp is {what}; timestamps must be integer Unix "
-                                     "seconds (convert dates first, e.g. with "
-                                     "pandas.to_datetime(...).astype('int64') // 10**9)",
-                                     path=src.path, line=line, column=col)
+                return DataError(msg, path=src.path, line=line, column=src.names[k])
     return None
 
 
@@ -347,6 +371,90 @@ def _first(mask) -> int:
     return int(np.flatnonzero(np.asarray(mask))[0])
 
 
+def _whole_floats_as_int(col, role: str, name: str):
+    """A float id column (Arrow's guess) as int64, if every id is a whole number."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = col.to_numpy()
+    bad = arr != np.round(arr)
+    if bad.any():
+        k = _first(bad)
+        raise _Located(k, name, f"{role} id {float(arr[k])!r} is not an integer; ids must be "
+                       "integers or text")
+    # Arrow reads integers beyond int64 as floats (already rounded): keep them as text
+    huge = (arr >= 2.0**63) | (arr < -(2.0**63))
+    if huge.any():
+        raise _Located(_first(huge), name, f"{role} id {float(arr[_first(huge)]):.0f} is too "
+                       "large for an integer id; pass id_type='str' to read the ids as text")
+    return pc.cast(col, pa.int64())
+
+
+def _as_text(col, name: str):
+    """An id column as Arrow strings; invalid UTF-8 (read as binary) is located."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    t = col.type
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
+        # Arrow reads a text column holding invalid UTF-8 as binary
+        try:
+            return pc.cast(col, pa.string())
+        except pa.ArrowInvalid:
+            for k, raw in enumerate(col.to_pylist()):
+                try:
+                    raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise _Located(k, name, _describe_byte_error(exc, "utf-8")) from None
+            raise
+    if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
+        return pc.cast(col, pa.string())
+    return col
+
+
+def _integer_text_codes(col, role: str, name: str, id_type: str):
+    """``(ids, codes)`` when every text id is an integer within int64, else None; ids
+    that are not integers under ``id_type='int'``, and mixed columns, are located."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    is_int = pc.match_substring_regex(col, _INT_RE).to_numpy(zero_copy_only=False)
+    n_int = int(is_int.sum())
+    if id_type == "int" and n_int < len(is_int):
+        k = _first(~is_int)
+        raise _Located(k, name, f"{role} id is not an integer (id_type='int'); fix the "
+                       "value or pass id_type='str'")
+    if 0 < n_int < len(is_int):
+        k = _first(is_int != is_int[0])
+        kinds = ("text", "an integer") if is_int[k] else ("an integer", "text")
+        raise _Located(k, name, f"mixed id types: this {role} id is {kinds[1]} but the "
+                       f"first row's is {kinds[0]}; use one type per column, or pass "
+                       "id_type='str' if the ids are really codes")
+    if n_int == len(is_int) and len(is_int):
+        # integers too large for int64 stay text; others become integers
+        try:
+            return _int_codes(pc.cast(col, pa.int64()).to_numpy())
+        except pa.ArrowInvalid:
+            pass
+    return None
+
+
+def _text_codes(col, role: str, name: str):
+    """``(sorted ids, codes)`` of a text id column; an empty id is located."""
+    import pyarrow.compute as pc
+
+    empty = pc.equal(pc.utf8_length(col), 0).to_numpy(zero_copy_only=False)
+    if empty.any():
+        raise _Located(_first(empty), name, f"missing {role} id; every row needs one")
+    enc = pc.dictionary_encode(col).combine_chunks()
+    dictionary = enc.dictionary.to_numpy(zero_copy_only=False).astype(str)
+    order = np.argsort(dictionary, kind="stable")
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order), dtype=np.int64)
+    codes = rank[enc.indices.to_numpy(zero_copy_only=False)]
+    return dictionary[order], codes
+
+
 def _ids_from_column(col, role: str, name: str, id_type: str):
     """Return ``(vocabulary ids, codes)`` for one id column of an Arrow table.
 
@@ -359,65 +467,18 @@ def _ids_from_column(col, role: str, name: str, id_type: str):
     if col.null_count:
         nulls = pc.is_null(col).to_numpy(zero_copy_only=False)
         raise _Located(_first(nulls), name, f"missing {role} id; every row needs one")
-    t = col.type
-    if pa.types.is_floating(t):
-        arr = col.to_numpy()
-        bad = arr != np.round(arr)
-        if bad.any():
-            k = _first(bad)
-            raise _Located(k, name, f"{role} id {arr[k]!r} is not an integer; ids must be "
-                           "integers or text")
-        col = pc.cast(col, pa.int64())
-        t = col.type
-    if pa.types.is_integer(t):
-        if id_type == "str":
-            col = pc.cast(col, pa.string())
-            t = col.type
-        else:
+    if pa.types.is_floating(col.type):
+        col = _whole_floats_as_int(col, role, name)
+    if pa.types.is_integer(col.type):
+        if id_type != "str":
             return _int_codes_chunks(col)
-    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
-        # Arrow reads a text column holding invalid UTF-8 as binary
-        try:
-            col = pc.cast(col, pa.string())
-        except pa.ArrowInvalid:
-            for k, raw in enumerate(col.to_pylist()):
-                try:
-                    raw.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    raise _Located(k, name, _describe_byte_error(exc, "utf-8")) from None
-            raise
-    elif not (pa.types.is_string(t) or pa.types.is_large_string(t)):
         col = pc.cast(col, pa.string())
-    stripped = col
+    col = _as_text(col, name)
     if id_type != "str":
-        is_int = pc.match_substring_regex(col, _INT_RE).to_numpy(zero_copy_only=False)
-        n_int = int(is_int.sum())
-        if id_type == "int" and n_int < len(is_int):
-            k = _first(~is_int)
-            raise _Located(k, name, f"{role} id is not an integer (id_type='int'); fix the "
-                           "value or pass id_type='str'")
-        if 0 < n_int < len(is_int):
-            k = _first(is_int != is_int[0])
-            kinds = ("text", "an integer") if is_int[k] else ("an integer", "text")
-            raise _Located(k, name, f"mixed id types: this {role} id is {kinds[1]} but the "
-                           f"first row's is {kinds[0]}; use one type per column, or pass "
-                           "id_type='str' if the ids are really codes")
-        if n_int == len(is_int) and len(is_int):
-            # integers too large for int64 stay text; others become integers
-            try:
-                return _int_codes(pc.cast(col, pa.int64()).to_numpy())
-            except pa.ArrowInvalid:
-                pass
-    empty = pc.equal(pc.utf8_length(stripped), 0).to_numpy(zero_copy_only=False)
-    if empty.any():
-        raise _Located(_first(empty), name, f"missing {role} id; every row needs one")
-    enc = pc.dictionary_encode(col).combine_chunks()
-    dictionary = enc.dictionary.to_numpy(zero_copy_only=False).astype(str)
-    order = np.argsort(dictionary, kind="stable")
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order), dtype=np.int64)
-    codes = rank[enc.indices.to_numpy(zero_copy_only=False)]
-    return dictionary[order], codes
+        codes = _integer_text_codes(col, role, name, id_type)
+        if codes is not None:
+            return codes
+    return _text_codes(col, role, name)
 
 
 def _int_codes_reference(arr: np.ndarray):

@@ -432,6 +432,81 @@ def bpr_fold_in(items, qi, bi, n_samples, lr, reg, seed, p):
 # ---------------------------------------------------------------------------------------
 # implicit ALS (Hu, Koren & Volinsky 2008) with conjugate gradient (Takacs et al. 2011)
 # ---------------------------------------------------------------------------------------
+@njit(fastmath=True, cache=True, inline="always")
+def _gram_times(YtY, v, out):
+    """``out = YtY @ v`` (f x f, float32 sums)."""
+    n_factors = v.shape[0]
+    for a in range(n_factors):
+        s = np.float32(0.0)
+        for b in range(n_factors):
+            s += YtY[a, b] * v[b]
+        out[a] = s
+
+
+@njit(fastmath=True, cache=True, inline="always")
+def _row_dot(Y, i, v):
+    """``Y[i] @ v`` (float32 sum)."""
+    d = np.float32(0.0)
+    for f in range(v.shape[0]):
+        d += Y[i, f] * v[f]
+    return d
+
+
+@njit(fastmath=True, cache=True, inline="always")
+def _add_row(out, w, Y, i):
+    """``out += w * Y[i]``."""
+    for f in range(out.shape[0]):
+        out[f] += w * Y[i, f]
+
+
+@njit(fastmath=True, cache=True, inline="always")
+def _cg_residual(lo, hi, indices, conf, Y, YtY, x, r):
+    """``r = b - A x`` for one user (observed entries ``lo:hi``), where
+    ``A = YtY + Y^T (C_u - I) Y`` and ``b = Y^T C_u p_u``."""
+    _gram_times(YtY, x, r)
+    for f in range(r.shape[0]):
+        r[f] = -r[f]
+    for e in range(lo, hi):
+        i = indices[e]
+        c = conf[e]
+        _add_row(r, c - (c - 1.0) * _row_dot(Y, i, x), Y, i)
+
+
+@njit(fastmath=True, cache=True, inline="always")
+def _cg_system_times(lo, hi, indices, conf, Y, YtY, p, ap):
+    """``ap = A p`` for one user, ``A`` as in :func:`_cg_residual`."""
+    _gram_times(YtY, p, ap)
+    for e in range(lo, hi):
+        i = indices[e]
+        _add_row(ap, (conf[e] - 1.0) * _row_dot(Y, i, p), Y, i)
+
+
+@njit(fastmath=True, cache=True, inline="always")
+def _cg_iterate(lo, hi, indices, conf, Y, YtY, x, r, p, ap, rsold, cg_steps):
+    """Up to ``cg_steps`` conjugate-gradient steps on one user's system, from residual
+    ``r`` and direction ``p = r`` with ``rsold = r @ r``; updates ``x`` in place."""
+    n_factors = x.shape[0]
+    for _ in range(cg_steps):
+        _cg_system_times(lo, hi, indices, conf, Y, YtY, p, ap)
+        pap = np.float32(0.0)
+        for f in range(n_factors):
+            pap += p[f] * ap[f]
+        if pap <= 0:
+            break
+        step = rsold / pap
+        rsnew = np.float32(0.0)
+        for f in range(n_factors):
+            x[f] += step * p[f]
+            r[f] -= step * ap[f]
+            rsnew += r[f] * r[f]
+        if rsnew < 1e-20:
+            break
+        beta = rsnew / rsold
+        for f in range(n_factors):
+            p[f] = r[f] + beta * p[f]
+        rsold = rsnew
+
+
 @njit(parallel=True, fastmath=True, cache=True)
 def als_cg(indptr, indices, conf, X, Y, YtY, cg_steps):
     """Update every row x_u of ``X`` by ``cg_steps`` CG steps on
@@ -444,64 +519,21 @@ def als_cg(indptr, indices, conf, X, Y, YtY, cg_steps):
     n_rows, n_factors = X.shape
     for u in prange(n_rows):
         x = X[u]
-        if indptr[u] == indptr[u + 1]:
+        lo, hi = indptr[u], indptr[u + 1]
+        if lo == hi:
             x[:] = 0.0
             continue
         r = np.empty(n_factors, dtype=np.float32)
         p = np.empty(n_factors, dtype=np.float32)
         ap = np.empty(n_factors, dtype=np.float32)
-        # r = b - A x
-        for a in range(n_factors):
-            s = np.float32(0.0)
-            for b in range(n_factors):
-                s += YtY[a, b] * x[b]
-            r[a] = -s
-        for e in range(indptr[u], indptr[u + 1]):
-            i = indices[e]
-            c = conf[e]
-            d = np.float32(0.0)
-            for f in range(n_factors):
-                d += Y[i, f] * x[f]
-            w = c - (c - 1.0) * d
-            for f in range(n_factors):
-                r[f] += w * Y[i, f]
+        _cg_residual(lo, hi, indices, conf, Y, YtY, x, r)
         rsold = np.float32(0.0)
         for f in range(n_factors):
             p[f] = r[f]
             rsold += r[f] * r[f]
         if rsold < 1e-20:
             continue
-        for _ in range(cg_steps):
-            for a in range(n_factors):
-                s = np.float32(0.0)
-                for b in range(n_factors):
-                    s += YtY[a, b] * p[b]
-                ap[a] = s
-            for e in range(indptr[u], indptr[u + 1]):
-                i = indices[e]
-                d = np.float32(0.0)
-                for f in range(n_factors):
-                    d += Y[i, f] * p[f]
-                w = (conf[e] - 1.0) * d
-                for f in range(n_factors):
-                    ap[f] += w * Y[i, f]
-            pap = np.float32(0.0)
-            for f in range(n_factors):
-                pap += p[f] * ap[f]
-            if pap <= 0:
-                break
-            step = rsold / pap
-            rsnew = np.float32(0.0)
-            for f in range(n_factors):
-                x[f] += step * p[f]
-                r[f] -= step * ap[f]
-                rsnew += r[f] * r[f]
-            if rsnew < 1e-20:
-                break
-            beta = rsnew / rsold
-            for f in range(n_factors):
-                p[f] = r[f] + beta * p[f]
-            rsold = rsnew
+        _cg_iterate(lo, hi, indices, conf, Y, YtY, x, r, p, ap, rsold, cg_steps)
 
 
 @njit(fastmath=True, cache=True)
