@@ -30,6 +30,7 @@ likewise.errors.ConfigError: shrinkage must be 'auto' or a number >= 0, got -1
 from __future__ import annotations
 
 import json
+import math
 import numbers
 import os
 import re
@@ -187,7 +188,7 @@ class Float(Rule):
         if value is None:
             return self.none_ok
         if isinstance(value, bool) or not isinstance(value, numbers.Real) or \
-                not np.isfinite(value):
+                not math.isfinite(value):
             return False
         return _within(value, self.low, self.high, self.low_open, self.high_open)
 
@@ -368,7 +369,7 @@ class RandomState(Rule):
     def accepts(self, value: Any) -> bool:
         if value is None or isinstance(value, np.random.Generator):
             return True
-        return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 0
+        return isinstance(value, numbers.Integral) and not isinstance(value, bool) and int(value) >= 0
 
     def describe(self) -> str:
         return "None, a non-negative integer or a numpy Generator"
@@ -519,5 +520,5 @@ def as_1d(values: Any, name: str) -> np.ndarray:
     return arr
 
 
-def ensure_sequence(x: Any) -> Sequence:
+def ensure_sequence(x: Any) -> Sequence | np.ndarray:
     return x if isinstance(x, (list, tuple, np.ndarray)) else [x]

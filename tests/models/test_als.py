@@ -11,6 +11,7 @@ from likewise.testing import RecommenderContract, contract_data
 
 class TestImplicitALS(RecommenderContract):
     kind = "implicit"
+    can_fold_in = can_similar_items = has_item_vectors = can_index = True
     invalid_params = [dict(factors=0), dict(iterations=0), dict(alpha=-1.0),
                       dict(weighting="tfidf"), dict(regularization=-0.1)]
 
@@ -20,6 +21,7 @@ class TestImplicitALS(RecommenderContract):
 
 class TestImplicitALSBM25(RecommenderContract):
     kind = "implicit"
+    can_fold_in = can_similar_items = has_item_vectors = can_index = True
 
     def make_model(self, **params):
         return ImplicitALS(**{"factors": 8, "iterations": 5, "weighting": "bm25", **params})
@@ -27,6 +29,8 @@ class TestImplicitALSBM25(RecommenderContract):
 
 class TestALS(RecommenderContract):
     kind = "explicit"
+    can_predict_ratings = can_fold_in = can_similar_items = has_item_vectors = True
+    can_index = True
     invalid_params = [dict(factors=0), dict(regularization=0.0), dict(num_threads=-2)]
 
     def make_model(self, **params):

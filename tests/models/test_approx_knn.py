@@ -20,6 +20,7 @@ needs_hnsw = pytest.mark.skipif(importlib.util.find_spec("hnswlib") is None,
 @needs_annoy
 class TestApproxUserKNN(RecommenderContract):
     kind = "implicit"
+    can_fold_in = can_similar_items = has_item_vectors = True
     invalid_params = [dict(k=0), dict(factors=0), dict(factors=10_000), dict(backend="kdtree"),
                       dict(n_trees=0), dict(search_k=0), dict(index_params=[1])]
 
@@ -30,6 +31,7 @@ class TestApproxUserKNN(RecommenderContract):
 @needs_hnsw
 class TestApproxUserKNNHnsw(RecommenderContract):
     kind = "explicit"
+    can_fold_in = can_similar_items = has_item_vectors = True
 
     def make_model(self, **params):
         return ApproxUserKNN(**{"k": 10, "factors": 8, "backend": "hnsw", **params})

@@ -9,6 +9,7 @@ from likewise.testing import RecommenderContract, contract_data
 
 class TestBaselineALS(RecommenderContract):
     kind = "explicit"
+    can_predict_ratings = can_fold_in = True
     invalid_params = [dict(method="gd"), dict(epochs=0), dict(reg_user=-1.0)]
 
     def make_model(self, **params):
@@ -17,6 +18,7 @@ class TestBaselineALS(RecommenderContract):
 
 class TestBaselineSGD(RecommenderContract):
     kind = "explicit"
+    can_predict_ratings = can_fold_in = True
     invalid_params = [dict(learning_rate=0.0)]
 
     def make_model(self, **params):
@@ -25,6 +27,7 @@ class TestBaselineSGD(RecommenderContract):
 
 class TestRandomExplicit(RecommenderContract):
     kind = "explicit"
+    can_predict_ratings = can_fold_in = True
     invalid_params = [dict(random_state=-1), dict(random_state="x")]
 
     def make_model(self, **params):
@@ -33,6 +36,7 @@ class TestRandomExplicit(RecommenderContract):
 
 class TestRandomImplicit(RecommenderContract):
     kind = "implicit"
+    can_fold_in = True
 
     def make_model(self, **params):
         return likewise.Random(**params)
@@ -60,6 +64,17 @@ def test_als_biases_hand_computed():
     np.testing.assert_allclose(bi, [(1 + 0) / 3, (-1) / 2], rtol=1e-6)
     np.testing.assert_allclose(bu, [((4 - 3 - 1 / 3) + (2 - 3 + 0.5)) / 3,
                                     (3 - 3 - 1 / 3) / 2], rtol=1e-6)
+
+
+def test_rating_fallback_is_the_baseline_with_two_epochs():
+    # one damped-biases routine: every explicit model's fallback is Baseline's ALS biases
+    data = contract_data("explicit")
+    model = likewise.Popularity().fit(data)
+    mu, bu, bi = fit_biases(data.matrix, "als", epochs=2)
+    assert model.global_mean_ == mu
+    np.testing.assert_array_equal(model.fallback_user_bias_, bu)
+    np.testing.assert_array_equal(model.fallback_item_bias_, bi)
+    assert not np.array_equal(bi, fit_biases(data.matrix, "als")[2])  # 2 epochs, not 10
 
 
 def test_baseline_rmse_on_movielens_holdout():

@@ -12,6 +12,8 @@ from likewise.testing import RecommenderContract, contract_data
 
 class TestBayesianMF(RecommenderContract):
     kind = "explicit"
+    can_predict_ratings = can_fold_in = can_similar_items = has_item_vectors = True
+    can_index = True
     invalid_params = [dict(factors=0), dict(iterations=0), dict(burn_in=-1), dict(samples=0),
                       dict(precision=0.0), dict(prior_strength=0.0), dict(init_std=-1.0),
                       dict(num_threads=-1), dict(burn_in=20, iterations=20)]

@@ -11,6 +11,7 @@ from likewise.testing import RecommenderContract, contract_data
 
 class TestBPR(RecommenderContract):
     kind = "implicit"
+    can_fold_in = can_similar_items = has_item_vectors = can_index = True
     invalid_params = [dict(factors=0), dict(epochs=0), dict(learning_rate=0.0),
                       dict(verify_negative_samples="yes")]
 

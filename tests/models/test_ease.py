@@ -10,6 +10,7 @@ from likewise.testing import RecommenderContract, contract_data
 
 class TestEASE(RecommenderContract):
     kind = "implicit"
+    can_fold_in = can_similar_items = True
     invalid_params = [dict(lambda_=0.0), dict(dtype="float16"), dict(max_memory=0)]
 
     def make_model(self, **params):
@@ -18,6 +19,7 @@ class TestEASE(RecommenderContract):
 
 class TestEASEExplicit(RecommenderContract):
     kind = "explicit"
+    can_fold_in = can_similar_items = True
 
     def make_model(self, **params):
         return EASE(**{"lambda_": 100.0, "dtype": "float32", **params})

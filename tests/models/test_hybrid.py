@@ -16,6 +16,7 @@ CONTENT = {"class": "ContentKNN", "params": {"list_fields": ["genres"],
 
 class TestWeightedHybrid(RecommenderContract):
     kind = "explicit"
+    can_fold_in = can_similar_items = True
     invalid_params = [dict(normalisation="softmax"), dict(weights={"pop": -1.0}),
                       dict(models={})]
 
@@ -27,6 +28,7 @@ class TestWeightedHybrid(RecommenderContract):
 
 class TestWeightedHybridRank(RecommenderContract):
     kind = "implicit"
+    can_fold_in = can_similar_items = True
     invalid_params = [dict(refit="yes")]
 
     def make_model(self, **params):
@@ -36,6 +38,7 @@ class TestWeightedHybridRank(RecommenderContract):
 
 class TestWeightedHybridActivityBins(RecommenderContract):
     kind = "explicit"
+    can_fold_in = can_similar_items = True
     invalid_params = [dict(activity_bins=[50, 10]), dict(activity_bins=[]),
                       dict(activity_bins=[1.5]), dict(weights=[{"pop": 1.0}])]
 
@@ -48,6 +51,7 @@ class TestWeightedHybridActivityBins(RecommenderContract):
 
 class TestSwitchingHybrid(RecommenderContract):
     kind = "explicit"
+    can_fold_in = True
     invalid_params = [dict(user_threshold=-1), dict(warm=None), dict(cold_item_weight=-2.0)]
 
     def make_model(self, **params):
@@ -108,6 +112,25 @@ def test_fit_weights_picks_the_better_model():
     recs = blend.recommend(train.users.ids[uidx], n=10)
     assert ndcg_at_k(recs.item_indices, valid.matrix[uidx], 10) == \
         pytest.approx(table["ndcg@10"].iloc[0], abs=1e-6)
+
+
+@pytest.mark.parametrize("metric", ["ndcg@10", "recall@5", "precision@10", "hit_rate@3"])
+def test_fit_weights_metric_is_the_evaluation_metric(metric):
+    """fit_weights scores a candidate with the evaluation layer's kernels: its table value
+    for the model's own weights equals likewise.metrics on the model's recommendations."""
+    from likewise import metrics
+    from likewise.splits import user_holdout
+
+    train, valid = user_holdout(contract_data("implicit"), test_size=0.2, random_state=3)
+    blend = WeightedHybrid({"pop": POP, "content": CONTENT},
+                           weights={"pop": 0.7, "content": 0.3}).fit(train)
+    table = blend.fit_weights(valid, metric=metric, grid=[{"pop": 0.7, "content": 0.3}])
+    kind, k = metric.split("@")
+    uidx = np.nonzero(np.diff(valid.matrix.indptr) > 0)[0]
+    recs = blend.recommend(train.users.ids[uidx], n=int(k))
+    function = getattr(metrics, f"{kind}_at_k")
+    expected = function(recs.item_indices, valid.matrix[uidx], int(k))
+    assert table[metric].iloc[0] == pytest.approx(expected, rel=1e-12)
 
 
 def test_switching_routes_cold_users_and_items():

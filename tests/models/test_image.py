@@ -61,6 +61,7 @@ def _data_with_images(kind):
 
 class TestImageSimilarity(RecommenderContract):
     kind = "implicit"
+    can_fold_in = can_similar_items = True
     invalid_params = [dict(model="vgg"), dict(batch_size=0), dict(backend="kdtree"),
                       dict(search_dim=-1), dict(search_dim="big"), dict(rerank=0)]
 

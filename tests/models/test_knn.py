@@ -18,6 +18,8 @@ from likewise.testing import RecommenderContract
 # ---------------------------------------------------------------------------------------
 class TestItemKNNExplicit(RecommenderContract):
     kind = "explicit"
+    can_predict_ratings = can_fold_in = can_similar_items = can_explain = True
+    can_similar_users = True
     invalid_params = [dict(k=0), dict(min_k=0), dict(similarity="euclid"),
                       dict(prediction="median"), dict(shrinkage=-1.0),
                       dict(min_support=0), dict(mode="ratings"), dict(similarity="bm25")]
@@ -28,6 +30,8 @@ class TestItemKNNExplicit(RecommenderContract):
 
 class TestUserKNNExplicit(RecommenderContract):
     kind = "explicit"
+    can_predict_ratings = can_fold_in = can_similar_items = can_explain = True
+    can_similar_users = True
     invalid_params = [dict(k=0), dict(min_k=50, similarity="pearson")]
 
     def make_model(self, **params):
@@ -36,6 +40,7 @@ class TestUserKNNExplicit(RecommenderContract):
 
 class TestItemKNNImplicit(RecommenderContract):
     kind = "implicit"
+    can_fold_in = can_similar_items = can_explain = can_similar_users = True
     invalid_params = [dict(k=0), dict(similarity="pearson"), dict(prediction="baseline"),
                       dict(mode="explicit"), dict(bm25_b=2.0)]
 
@@ -45,6 +50,7 @@ class TestItemKNNImplicit(RecommenderContract):
 
 class TestUserKNNImplicit(RecommenderContract):
     kind = "implicit"
+    can_fold_in = can_similar_items = can_explain = can_similar_users = True
     invalid_params = [dict(k=0), dict(similarity="msd"), dict(shrinkage=5.0)]
 
     def make_model(self, **params):

@@ -10,6 +10,8 @@ from likewise.testing import RecommenderContract, contract_data
 
 class TestNMF(RecommenderContract):
     kind = "explicit"
+    can_predict_ratings = can_fold_in = can_similar_items = has_item_vectors = True
+    can_index = True
     invalid_params = [dict(factors=0), dict(epochs=0), dict(regularization=-1.0),
                       dict(init_high=0.0)]
 

@@ -7,6 +7,7 @@ from likewise.testing import RecommenderContract
 
 class TestPopularityCount(RecommenderContract):
     kind = "implicit"
+    can_fold_in = True
     invalid_params = [dict(method="votes"), dict(m_quantile=1.5)]
 
     def make_model(self, **params):
@@ -15,6 +16,7 @@ class TestPopularityCount(RecommenderContract):
 
 class TestPopularityWeighted(RecommenderContract):
     kind = "explicit"
+    can_fold_in = True
     invalid_params = [dict(m=-1.0)]
 
     def make_model(self, **params):
@@ -23,6 +25,7 @@ class TestPopularityWeighted(RecommenderContract):
 
 class TestPopularityTrending(RecommenderContract):
     kind = "implicit"
+    can_fold_in = True
     invalid_params = [dict(half_life_days=0.0)]
 
     def make_model(self, **params):

@@ -11,6 +11,8 @@ from likewise.testing import RecommenderContract, contract_data
 
 class TestSVD(RecommenderContract):
     kind = "explicit"
+    can_predict_ratings = can_fold_in = can_similar_items = has_item_vectors = True
+    can_index = True
     invalid_params = [dict(factors=0), dict(epochs=0), dict(learning_rate=0.0),
                       dict(regularization=-1.0), dict(num_threads=-1)]
 
@@ -20,6 +22,8 @@ class TestSVD(RecommenderContract):
 
 class TestSVDpp(RecommenderContract):
     kind = "explicit"
+    can_predict_ratings = can_fold_in = can_similar_items = has_item_vectors = True
+    can_index = True
     invalid_params = [dict(factors=0), dict(learning_rate=-0.1), dict(init_std=-1.0)]
 
     def make_model(self, **params):

@@ -17,6 +17,8 @@ FAST = {"factors": 8, "epochs": 3, "batch_size": 2048, "learning_rate": 0.02,
 
 class TestTorchMF(RecommenderContract):
     kind = "explicit"
+    can_predict_ratings = can_fold_in = can_similar_items = has_item_vectors = True
+    can_index = True
     invalid_params = [dict(factors=0), dict(loss="hinge"), dict(validation_fraction=0.95),
                       dict(device="tpu"), dict(resume=True)]
 
@@ -26,6 +28,7 @@ class TestTorchMF(RecommenderContract):
 
 class TestTorchMFBPR(RecommenderContract):
     kind = "implicit"
+    can_fold_in = can_similar_items = has_item_vectors = can_index = True
 
     def make_model(self, **params):
         return TorchMF(**{**FAST, "loss": "bpr", **params})
@@ -64,6 +67,43 @@ def test_checkpoint_resume_equals_uninterrupted(tmp_path):
     with pytest.raises(likewise.ModelFormatError, match="other data"):
         TorchMF(epochs=4, checkpoint_dir=str(ckpt), resume=True, **params).fit(
             data.take(np.arange(0, data.nnz, 2)))
+
+
+def test_failed_checkpoint_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    data = contract_data("explicit")
+    params = dict(factors=8, batch_size=1024, learning_rate=0.01, validation_fraction=0.0,
+                  num_threads=1, random_state=3)
+    ckpt = tmp_path / "ckpt"
+    TorchMF(epochs=2, checkpoint_dir=str(ckpt), **params).fit(data)
+    before = {p.name: p.read_bytes() for p in ckpt.iterdir()}
+    real_save, calls = np.save, []
+
+    def save_then_fail(*args, **kwargs):  # the disk fills up halfway through the arrays
+        calls.append(1)
+        if len(calls) > 2:
+            raise OSError("disk full")
+        return real_save(*args, **kwargs)
+
+    monkeypatch.setattr(np, "save", save_then_fail)
+    with pytest.raises(OSError, match="disk full"):
+        TorchMF(epochs=3, checkpoint_dir=str(ckpt), resume=True, **params).fit(data)
+    monkeypatch.undo()
+    assert len(calls) == 3
+    assert {p.name: p.read_bytes() for p in ckpt.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt"]  # no staging folder left
+    resumed = TorchMF(epochs=3, checkpoint_dir=str(ckpt), resume=True, **params).fit(data)
+    assert [h["epoch"] for h in resumed.history_] == [1, 2, 3]
+
+
+def test_checkpoint_never_overwrites_a_foreign_directory(tmp_path):
+    victim = tmp_path / "photos"
+    victim.mkdir()
+    (victim / "holiday.jpg").write_bytes(b"precious")
+    with pytest.raises(likewise.ModelFormatError, match="refusing"):
+        TorchMF(epochs=1, checkpoint_dir=str(victim), factors=8, num_threads=1,
+                random_state=0).fit(contract_data("explicit"))
+    assert [p.name for p in victim.iterdir()] == ["holiday.jpg"]
+    assert (victim / "holiday.jpg").read_bytes() == b"precious"
 
 
 def test_divergence_fails_fit():

@@ -92,7 +92,7 @@ class ComparisonResult:
         sd = grouped.std(ddof=1) if std else None
         for c in cols:
             out[c] = mean[c]
-            if std:
+            if sd is not None:
                 out[f"{c}_std"] = sd[c]
         out["folds"] = grouped.size()
         ascending = not higher_is_better(self.sort_by)

@@ -22,7 +22,10 @@ their per-user value is NaN and the mean ignores them (the protocols in
 :mod:`likewise.evaluation.protocols` only evaluate users with at least one relevant item).
 
 There is no Python loop over users: membership of recommended items in the relevant
-sets is one ``searchsorted`` over the CSR's (row, item) keys.
+sets is one ``searchsorted`` over the CSR's (row, item) keys. The per-user kernels are
+:mod:`likewise._ranking`'s, shared with the models that tune themselves on a validation
+split (``WeightedHybrid.fit_weights``, ``ContentKNN``'s ``"auto"`` parameters); this module
+checks the inputs and takes the mean.
 
 Examples
 --------
@@ -42,6 +45,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from .. import _ranking
 from ..errors import ConfigError, DataError
 
 __all__ = [
@@ -202,24 +206,12 @@ def hits_matrix(recommended: Any, relevant: Any, k: int | None = None) -> np.nda
     [[2.0, 0.0], [0.0, 0.0]]
     """
     recs, rel, _ = _check_ranking(recommended, relevant, k)
-    return _hits(recs, rel)
+    return _ranking.hits(recs, rel)
 
 
-def _hits(recs: np.ndarray, rel: sp.csr_matrix) -> np.ndarray:
-    n_items = np.int64(rel.shape[1])
-    rows = np.repeat(np.arange(rel.shape[0], dtype=np.int64), np.diff(rel.indptr))
-    keys = rows * n_items + rel.indices.astype(np.int64)  # sorted: rows then sorted indices
-    query = np.arange(recs.shape[0], dtype=np.int64)[:, None] * n_items + recs
-    pos = np.searchsorted(keys, query)
-    pos_c = np.minimum(pos, max(len(keys) - 1, 0))
-    if len(keys) == 0:
-        return np.zeros(recs.shape, dtype=np.float64)
-    found = (keys[pos_c] == query) & (recs >= 0)
-    return np.where(found, rel.data[pos_c].astype(np.float64), 0.0)
-
-
-def _n_relevant(rel: sp.csr_matrix) -> np.ndarray:
-    return np.diff(rel.indptr).astype(np.float64)
+def _mean_or_rows(values: np.ndarray, per_user: bool):
+    """Per-row values of a shared kernel (NaN: undefined) as rows or their mean."""
+    return _finish(values, ~np.isnan(values), per_user)
 
 
 def _finish(values: np.ndarray, valid: np.ndarray, per_user: bool):
@@ -264,9 +256,7 @@ def precision_at_k(recommended: Any, relevant: Any, k: int | None = None, *,
     0.5
     """
     recs, rel, k = _check_ranking(recommended, relevant, k)
-    hits = _hits(recs, rel) > 0
-    n_rel = _n_relevant(rel)
-    return _finish(hits.sum(axis=1) / k, n_rel > 0, per_user)
+    return _mean_or_rows(_ranking.precision(recs, rel, k), per_user)
 
 
 def recall_at_k(recommended: Any, relevant: Any, k: int | None = None, *,
@@ -281,9 +271,7 @@ def recall_at_k(recommended: Any, relevant: Any, k: int | None = None, *,
     0.3333333333333333
     """
     recs, rel, k = _check_ranking(recommended, relevant, k)
-    hits = _hits(recs, rel) > 0
-    n_rel = _n_relevant(rel)
-    return _finish(hits.sum(axis=1) / np.maximum(n_rel, 1), n_rel > 0, per_user)
+    return _mean_or_rows(_ranking.recall(recs, rel, k), per_user)
 
 
 def hit_rate_at_k(recommended: Any, relevant: Any, k: int | None = None, *,
@@ -298,18 +286,7 @@ def hit_rate_at_k(recommended: Any, relevant: Any, k: int | None = None, *,
     0.5
     """
     recs, rel, k = _check_ranking(recommended, relevant, k)
-    hits = _hits(recs, rel) > 0
-    return _finish(hits.any(axis=1).astype(np.float64), _n_relevant(rel) > 0, per_user)
-
-
-def _gains(values: np.ndarray, gain: str) -> np.ndarray:
-    if gain == "binary":
-        return (values > 0).astype(np.float64)
-    if gain == "linear":
-        return values.astype(np.float64)
-    if gain == "exponential":
-        return np.power(2.0, values.astype(np.float64)) - 1.0
-    raise ConfigError(f"gain must be one of 'binary', 'linear', 'exponential'; got {gain!r}")
+    return _mean_or_rows(_ranking.hit_rate(recs, rel, k), per_user)
 
 
 def ndcg_at_k(recommended: Any, relevant: Any, k: int | None = None, *,
@@ -334,21 +311,7 @@ def ndcg_at_k(recommended: Any, relevant: Any, k: int | None = None, *,
     0.919721
     """
     recs, rel, k = _check_ranking(recommended, relevant, k)
-    if gain not in ("binary", "linear", "exponential"):
-        _gains(np.zeros(0), gain)
-    discounts = 1.0 / np.log2(np.arange(2, k + 2, dtype=np.float64))
-    grades = _hits(recs, rel)
-    dcg = (_gains(grades, gain) * (grades > 0) * discounts[: recs.shape[1]]).sum(axis=1)
-    # ideal: each row's grades sorted descending, the first min(k, n_rel) discounted
-    counts = np.diff(rel.indptr)
-    rows = np.repeat(np.arange(rel.shape[0]), counts)
-    order = np.lexsort((-rel.data, rows))
-    position = np.arange(rel.nnz) - np.repeat(rel.indptr[:-1], counts)
-    keep = position < k
-    ideal_gain = _gains(rel.data[order], gain)[keep] * discounts[position[keep]]
-    idcg = np.bincount(rows[keep], weights=ideal_gain, minlength=rel.shape[0])
-    valid = idcg > 0
-    return _finish(dcg / np.where(valid, idcg, 1.0), valid, per_user)
+    return _mean_or_rows(_ranking.ndcg(recs, rel, k, gain), per_user)  # checks gain
 
 
 def map_at_k(recommended: Any, relevant: Any, k: int | None = None, *,
@@ -366,11 +329,7 @@ def map_at_k(recommended: Any, relevant: Any, k: int | None = None, *,
     0.8333333333333333
     """
     recs, rel, k = _check_ranking(recommended, relevant, k)
-    hits = (_hits(recs, rel) > 0).astype(np.float64)
-    precision = np.cumsum(hits, axis=1) / np.arange(1, recs.shape[1] + 1)
-    n_rel = _n_relevant(rel)
-    ap = (precision * hits).sum(axis=1) / np.maximum(np.minimum(n_rel, k), 1)
-    return _finish(ap, n_rel > 0, per_user)
+    return _mean_or_rows(_ranking.average_precision(recs, rel, k), per_user)
 
 
 def mrr_at_k(recommended: Any, relevant: Any, k: int | None = None, *,
@@ -385,10 +344,7 @@ def mrr_at_k(recommended: Any, relevant: Any, k: int | None = None, *,
     0.25
     """
     recs, rel, k = _check_ranking(recommended, relevant, k)
-    hits = _hits(recs, rel) > 0
-    first = np.argmax(hits, axis=1)
-    rr = np.where(hits.any(axis=1), 1.0 / (first + 1), 0.0)
-    return _finish(rr, _n_relevant(rel) > 0, per_user)
+    return _mean_or_rows(_ranking.reciprocal_rank(recs, rel, k), per_user)
 
 
 def auc(recommended: Any, relevant: Any, *, per_user: bool = False):
@@ -408,7 +364,7 @@ def auc(recommended: Any, relevant: Any, *, per_user: bool = False):
     0.75
     """
     recs, rel, _ = _check_ranking(recommended, relevant, None)
-    hits = _hits(recs, rel) > 0
+    hits = _ranking.hits(recs, rel) > 0
     listed = recs >= 0
     n_cand = listed.sum(axis=1).astype(np.float64)
     n_pos = hits.sum(axis=1).astype(np.float64)

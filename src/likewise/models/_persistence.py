@@ -17,7 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._artifact import ArtifactReader, write_artifact
-from .._params import params_from_json, params_to_json
+from .._params import is_json, json_value, params_from_json, params_to_json
 from ..data.vocabulary import Vocabulary
 from ..errors import ModelFormatError
 
@@ -30,29 +30,9 @@ __all__ = ["FORMAT_VERSION", "load"]
 FORMAT_VERSION = 1
 _FORMAT = "likewise.model"
 _CSR_PARTS = ("data", "indices", "indptr")
-_JSON_SCALARS = (bool, int, float, str, type(None))
-
-
-def _jsonable(value) -> bool:
-    if isinstance(value, _JSON_SCALARS):
-        return not (isinstance(value, float) and not np.isfinite(value))
-    if isinstance(value, (list, tuple)):
-        return all(_jsonable(v) for v in value)
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and _jsonable(v) for k, v in value.items())
-    return False
-
-
-def _to_json(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, tuple):
-        return [_to_json(v) for v in value]
-    if isinstance(value, list):
-        return [_to_json(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _to_json(v) for k, v in value.items()}
-    return value
+# learned state goes to JSON the same way parameters do (likewise._params)
+_jsonable = is_json
+_to_json = json_value
 
 
 def _saved_params(model: Recommender) -> dict:

@@ -23,36 +23,24 @@ from ..data.interactions import Interactions
 from ..errors import DataError
 from . import _mf_kernels as K
 from ._factors import FactorScoring
+from ._weighting import BM25_B, BM25_K1, bm25_history, bm25_weights
 from .base import Recommender, numba_threads
 
 __all__ = ["ALS", "ImplicitALS", "bm25_weight"]
 
 
-def bm25_weight(matrix: sp.csr_matrix, k1: float = 100.0, b: float = 0.8):
+def bm25_weight(matrix: sp.csr_matrix, k1: float = BM25_K1, b: float = BM25_B):
     """BM25-weight a user x item matrix, items as documents and users as terms.
 
     This is the weighting of implicit's ``bm25_weight`` applied to the item x user matrix
-    (as in its last.fm example). Returns the weighted CSR matrix and the per-item length
-    normalisation (needed to weight a new user's history the same way).
+    (as in its last.fm example), computed by :func:`likewise.models._weighting.bm25_weights`.
+    Returns the weighted CSR matrix and the per-item length normalisation (float32, needed
+    to weight a new user's history the same way).
     """
-    m = matrix.tocsr().astype(np.float32)
-    n_items = m.shape[1]
-    item_sums = np.bincount(m.indices, weights=m.data, minlength=n_items)
-    avg = item_sums.mean() if n_items else 1.0
-    length_norm = ((1.0 - b) + b * item_sums / max(avg, 1e-12)).astype(np.float32)
-    counts = np.diff(m.indptr)
-    idf = np.log(max(n_items, 1)) - np.log1p(counts)
-    rows = np.repeat(np.arange(m.shape[0]), counts)
-    out = m.copy()
-    out.data = (m.data * (k1 + 1.0) / (k1 * length_norm[m.indices] + m.data)
-                * idf[rows]).astype(np.float32)
-    return out, length_norm
-
-
-def _bm25_history(values, item_idx, length_norm, n_items, k1, b):
-    idf = np.log(max(n_items, 1)) - np.log1p(len(values))
-    return (values * (k1 + 1.0) / (k1 * length_norm[item_idx] + values) * idf).astype(
-        np.float32)
+    m = matrix.tocsr()
+    weights, norm = bm25_weights(m, k1, b)
+    return sp.csr_matrix((weights, m.indices, m.indptr), shape=m.shape), \
+        norm.astype(np.float32)
 
 
 def _check_non_negative(values: np.ndarray, weighting: str | None) -> None:
@@ -104,9 +92,16 @@ class ImplicitALS(FactorScoring, Recommender):
 
     estimates_ratings: ClassVar[bool] = False
     _param_spec: ClassVar[dict] = {
-        "factors": Int(1), "iterations": Int(1), "regularization": Float(0),
-        "alpha": Float(0), "weighting": Choice((None, "bm25", "log")), "cg_steps": Int(1),
-        "num_threads": Int(0), "random_state": RandomState(),
+        "factors": Int(1, help="Number of latent factors."),
+        "iterations": Int(1, help="ALS sweeps (users then items)."),
+        "regularization": Float(0, help="L2 penalty lambda."),
+        "alpha": Float(0, help="Confidence slope: c_ui = 1 + alpha * r_ui."),
+        "weighting": Choice((None, "bm25", "log"),
+                            help="Transform of the values before the confidence: BM25 or "
+                                 "log(1 + r)."),
+        "cg_steps": Int(1, help="Conjugate gradient steps per row and iteration."),
+        "num_threads": Int(0, help="Threads for the solver (0 = all cores); results do not depend on it."),
+        "random_state": RandomState(help="Seed for the initial factors."),
     }
     _bm25_k1 = 100.0
     _bm25_b = 0.8
@@ -127,9 +122,8 @@ class ImplicitALS(FactorScoring, Recommender):
         """c_ui = 1 + alpha * weighted r_ui, sharing the index arrays of ``matrix``."""
         _check_non_negative(matrix.data, self.weighting)
         if self.weighting == "bm25":
-            weighted, self.bm25_length_norm_ = bm25_weight(matrix, self._bm25_k1,
-                                                           self._bm25_b)
-            values = weighted.data
+            values, norm = bm25_weights(matrix, self._bm25_k1, self._bm25_b)
+            self.bm25_length_norm_ = norm.astype(np.float32)
         elif self.weighting == "log":
             values = np.log1p(np.maximum(matrix.data, 0))
         else:
@@ -164,8 +158,7 @@ class ImplicitALS(FactorScoring, Recommender):
         _check_non_negative(values, self.weighting)
         values = values.astype(np.float32)
         if self.weighting == "bm25":
-            values = _bm25_history(values, item_idx, self.bm25_length_norm_, self.n_items,
-                                   self._bm25_k1, self._bm25_b)
+            values = bm25_history(values, item_idx, self.bm25_length_norm_, self._bm25_k1)
         elif self.weighting == "log":
             values = np.log1p(np.maximum(values, 0))
         conf = 1.0 + self.alpha * values.astype(np.float64)
@@ -210,9 +203,13 @@ class ALS(FactorScoring, Recommender):
 
     requires_explicit: ClassVar[bool] = True
     _param_spec: ClassVar[dict] = {
-        "factors": Int(1), "iterations": Int(1), "regularization": Float(0, low_open=True),
-        "weighted_lambda": Bool(), "init_std": Float(0), "num_threads": Int(0),
-        "random_state": RandomState(),
+        "factors": Int(1, help="Number of latent factors."),
+        "iterations": Int(1, help="ALS sweeps."),
+        "regularization": Float(0, low_open=True, help="Penalty per rating (weighted-lambda)."),
+        "weighted_lambda": Bool(help="Scale the penalty by the row's number of ratings."),
+        "init_std": Float(0, help="Standard deviation of the initial item factors."),
+        "num_threads": Int(0, help="Threads for the solver (0 = all cores); results do not depend on it."),
+        "random_state": RandomState(help="Seed for the initial item factors."),
     }
 
     def __init__(self, factors: int = 50, iterations: int = 15, regularization: float = 0.1,

@@ -63,14 +63,20 @@ class ApproxUserKNN(Recommender):
 
     estimates_ratings: ClassVar[bool] = False
     _param_spec: ClassVar[dict] = {
-        "k": Int(low=1),
-        "factors": Int(low=1),
-        "backend": Choice(("annoy", "hnsw", "faiss", "exact")),
-        "n_trees": Int(low=1),
-        "search_k": Int(low=1, none_ok=True),
-        "index_params": Any_(),
-        "svd_iterations": Int(low=1),
-        "random_state": RandomState(),
+        "k": Int(low=1, help="Neighbours per user."),
+        "factors": Int(low=1, help="TruncatedSVD dimensions of the user vectors (fewer than "
+                                   "the number of items)."),
+        "backend": Choice(("annoy", "hnsw", "faiss", "exact"),
+                          help="Neighbour search backend (likewise.index); 'exact' is the "
+                               "oracle."),
+        "n_trees": Int(low=1, help="Annoy trees (backend='annoy')."),
+        "search_k": Int(low=1, none_ok=True,
+                        help="Annoy nodes inspected per query (default 5 * n_trees * (k + 1))."),
+        "index_params": Any_("a dict or None",
+                             help='Extra parameters for the hnsw and faiss backends, e.g. '
+                                  '{"M": 16, "ef": 100}.'),
+        "svd_iterations": Int(low=1, help="Power iterations of the randomized SVD."),
+        "random_state": RandomState(help="Seeds the SVD and the index build."),
     }
 
     def __init__(self, k: int = 30, factors: int = 40, backend: str = "annoy",

@@ -22,14 +22,8 @@ blocked top-N, saving and loading) lives here once.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import inspect
-import io
-import json
 import os
-import shutil
-import tempfile
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -37,10 +31,11 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from .._fs import install_dir, sha256_file
 from .._params import validate
 from ..data.interactions import Interactions
 from ..data.vocabulary import Vocabulary
+from ._biases import damped_biases
+from ._retrieval import ItemSets, Request, _only_candidates, retrieve
 from ..errors import (
     ConfigError,
     DataError,
@@ -50,11 +45,12 @@ from ..errors import (
     UnknownUserError,
     UnsupportedError,
 )
+# the model format lives in _persistence; ``likewise.models.base.load`` stays public and
+# hybrid.py imports the JSON helpers from here
+from ._persistence import FORMAT_VERSION, _jsonable, _save, _to_json, load  # noqa: F401
 
 __all__ = ["FORMAT_VERSION", "ON_UNKNOWN", "Recommendations", "Recommender", "load"]
 
-#: Version of the on-disk model format written by :meth:`Recommender.save`.
-FORMAT_VERSION = 1
 #: Unknown-id policies: fall back (and mark the rows), or raise.
 ON_UNKNOWN = ("fallback", "raise")
 _BLOCK_BYTES = 32 * 2**20  # dense score block budget for recommend
@@ -89,6 +85,9 @@ class Recommendations:
     fallback: np.ndarray
     item_indices: np.ndarray
     query_name: str = field(default="user", repr=False)
+    #: per row "known", "warm" or "cold" (see :meth:`Recommender.recommend`); None
+    #: for queries that are not users
+    cases: np.ndarray | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.users)
@@ -144,6 +143,9 @@ class Recommender:
     estimates_ratings: ClassVar[bool] = True
     #: the model sets ``global_mean_`` and ``fallback_*_bias_`` itself (skip the default)
     _sets_own_biases: ClassVar[bool] = False
+    #: items without training interactions are still known (scored from content); for
+    #: every other model such items are unknown: never recommended, predicted by fallback
+    knows_items_without_interactions: ClassVar[bool] = False
 
     # -- parameters (scikit-learn style) ---------------------------------------------
     @classmethod
@@ -201,6 +203,8 @@ class Recommender:
         self._reset()
         self._fit_common(data)
         self._fit(data)
+        self._adopt_own_biases()
+        self._derive_state()
         self.fitted_ = True
         return self
 
@@ -231,7 +235,7 @@ class Recommender:
         if data.is_explicit and self._sets_own_biases:
             self.global_mean_ = None  # set by _fit
         elif data.is_explicit:
-            mu, bu, bi = damped_biases(data.matrix)
+            mu, bu, bi = damped_biases(data.matrix, iterations=2)
             self.global_mean_ = mu
             self.fallback_user_bias_ = bu
             self.fallback_item_bias_ = bi
@@ -240,6 +244,23 @@ class Recommender:
 
     def _fit(self, data: Interactions) -> None:
         raise NotImplementedError
+
+    def _own_biases(self):
+        """The model's learned ``(global mean, user biases, item biases)``, or None."""
+        mu = getattr(self, "mu_", getattr(self, "bias_mean_", None))
+        bu, bi = getattr(self, "user_bias_", None), getattr(self, "item_bias_", None)
+        if mu is None or bu is None or bi is None or \
+                len(bu) != len(self.users_) or len(bi) != len(self.items_):
+            return None
+        return float(mu), np.asarray(bu, np.float32), np.asarray(bi, np.float32)
+
+    def _adopt_own_biases(self) -> None:
+        """Fallback estimates for partly unknown pairs use the model's own learned biases
+        (global mean + the known side's bias) when it has them; otherwise the damped
+        baseline computed in ``_fit_common``."""
+        own = self._own_biases() if self.global_mean_ is not None else None
+        if own is not None:
+            self.global_mean_, self.fallback_user_bias_, self.fallback_item_bias_ = own
 
     def _extend_items(self, items: Vocabulary) -> None:
         """Grow the item vocabulary to ``items`` (this one followed by new ids).
@@ -309,7 +330,7 @@ class Recommender:
         Factor models implement it so ``recommend(index=...)`` can search an index."""
         return
 
-    # -- neighbour indexes ------------------------------------------------------------
+    # -- neighbour indexes and preparation --------------------------------------------
     def build_index(self, backend: str = "hnsw", **params):
         """Build (and keep) a maximum-inner-product index over the item factors.
 
@@ -335,66 +356,123 @@ class Recommender:
         self._cache_item_index = index
         return index
 
-    def _resolve_index(self, index, kind: str):
-        from ..index.base import Index
-
-        if isinstance(index, Index):
-            return index
-        if not isinstance(index, str):
-            raise ConfigError(f"index must be a backend name ('exact', 'hnsw', 'annoy', "
-                              f"'faiss') or a likewise.index.Index, got {index!r}")
-        attr = "_cache_item_index" if kind == "dot" else "_cache_similarity_index"
-        cached = getattr(self, attr, None)
-        if cached is not None and cached.backend == index:
-            return cached
-        if kind == "dot":
-            return self.build_index(index)
+    def build_similarity_index(self, backend: str = "hnsw", **params):
+        """Build (and keep) a cosine index over the item vectors for
+        ``similar_items(items, index=...)``. Parameters go to :func:`likewise.index.build`."""
+        self._check_fitted()
         vectors = self._item_embeddings()
         if vectors is None:
             raise UnsupportedError(f"{type(self).__name__} has no item vectors to index")
         from ..index import build
 
-        built = build(np.asarray(vectors, dtype=np.float32), metric="cosine", backend=index)
-        setattr(self, attr, built)
-        return built
+        index = build(np.asarray(vectors, dtype=np.float32), metric="cosine", backend=backend,
+                      **params)
+        self._cache_similarity_index = index
+        return index
 
-    def _recommend_block_index(self, index, factors, user_idx, n, exclude_seen, excl, rows):
-        """Top-n for known users through an item index: over-fetch, then drop exclusions."""
-        user_vecs, _, offset = factors
-        seen_counts = np.diff(self.user_items_.indptr)[user_idx] if exclude_seen else \
-            np.zeros(len(user_idx), np.int64)
-        extra = 0 if excl is None else (len(excl[1]) if excl[0] == "shared"
-                                        else int(np.diff(excl[1][rows].indptr).max(initial=0)))
-        k = int(min(self.n_items, n + seen_counts.max(initial=0) + extra))
-        found = index.query(np.asarray(user_vecs[user_idx], dtype=np.float32), k)
-        pos, scores = found.positions, found.scores.astype(np.float32)
-        keep = pos >= 0
-        n_items = self.n_items
-        keys = np.arange(len(user_idx))[:, None] * n_items + np.maximum(pos, 0)
-        if exclude_seen:
-            sub = self.user_items_[user_idx]
-            seen_keys = np.repeat(np.arange(len(user_idx)), np.diff(sub.indptr)) * n_items \
-                + sub.indices
-            keep &= ~np.isin(keys, seen_keys)
-        if excl is not None:
-            if excl[0] == "shared":
-                keep &= ~np.isin(pos, excl[1])
-            else:
-                sub = excl[1][rows]
-                ex_keys = np.repeat(np.arange(len(rows)), np.diff(sub.indptr)) * n_items \
-                    + sub.indices
-                keep &= ~np.isin(keys, ex_keys)
-        rank = np.cumsum(keep, axis=1) - 1
-        take = keep & (rank < n)
-        out_idx = np.full((len(user_idx), n), -1, dtype=np.int64)
-        out_scores = np.full((len(user_idx), n), np.nan, dtype=np.float32)
-        r, c = np.nonzero(take)
-        out_idx[r, rank[r, c]] = pos[r, c]
-        vals = scores[r, c]
-        if offset is not None:
-            vals = vals + np.asarray(offset, dtype=np.float32)[user_idx[r]]
-        out_scores[r, rank[r, c]] = vals
-        return out_idx, out_scores
+    def prepare(self, index: Any = None, *, similar_index: Any = None,
+                warm: bool = True) -> Recommender:
+        """Do every one-off cost now, so the first query is as fast as the thousandth.
+
+        Queries never build, cache or compile anything themselves (so they are safe to
+        run from many threads at once); this method does that work up front. Call it once
+        after ``fit`` or ``load``, before serving, and not while queries run.
+
+        Parameters
+        ----------
+        index : str or likewise.index.Index, optional
+            Build (or adopt) the item-factor index that ``recommend(..., index=...)`` uses:
+            a backend name (``"hnsw"``, ``"annoy"``, ``"faiss"``, ``"exact"``) with default
+            settings, or a ready Index. Factor models only.
+        similar_index : str or likewise.index.Index, optional
+            The same for the cosine index that ``similar_items(..., index=...)`` uses.
+        warm : bool
+            Run one query through every entry point the model supports (``recommend``
+            for one and for many users, with the index when given, ``predict``,
+            ``similar_items``, ``recommend_from_history``) so that the compiled kernels are
+            loaded before the first real request.
+
+        Returns
+        -------
+        self
+        """
+        from ..index.base import Index
+
+        self._check_fitted()
+        self._derive_state()
+        self._prepare_queries()
+        if isinstance(index, Index):
+            self._cache_item_index = index
+        elif index is not None:
+            _check_backend(index)
+            self.build_index(index)
+        if isinstance(similar_index, Index):
+            self._cache_similarity_index = similar_index
+        elif similar_index is not None:
+            _check_backend(similar_index)
+            self.build_similarity_index(similar_index)
+        if warm:
+            self._warm_up(index is not None, similar_index is not None)
+        return self
+
+    def _derive_state(self) -> None:
+        """Build the derived state every query reads; runs at the end of ``fit`` and after
+        ``load``, never inside a query (models extend :meth:`_derive`, not this)."""
+        # a user or item without training interactions is unknown to the model: its
+        # factors (or neighbours) were never trained, so it must not be scored as known
+        self._cache_trained_users = np.diff(self.user_items_.indptr) > 0
+        self._cache_trained_items = np.ones(len(self.items_), dtype=bool) \
+            if self.knows_items_without_interactions else self.item_popularity_ > 0
+        self._cache_untrained_items = np.nonzero(~self._cache_trained_items)[0].astype(np.int64)
+        self._derive()
+
+    def _derive(self) -> None:
+        """Model-specific derived state (lookup tables, a search index); override."""
+
+    def _prepare_queries(self) -> None:
+        """Optional query caches built only by :meth:`prepare` (queries compute the same
+        answers without them, just slower); override when a model has some."""
+
+    def _warm_up(self, with_index: bool, with_similar_index: bool) -> None:
+        """One query per entry point, results discarded (loads the compiled kernels)."""
+        known = np.nonzero(np.diff(self.user_items_.indptr) > 0)[0]
+        if len(known) == 0 or self.n_items == 0:
+            return
+        user = self.users_.ids_of(known[:1])
+        many = self.users_.ids_of(known[:self._block_rows()])
+        item = self.items_.ids_of(self.user_items_.indices[:1])
+        self.recommend(user, n=10)
+        self.recommend(many, n=10)
+        self.predict(user, item)
+        if with_index:
+            self.recommend(user, n=10, index=self._cache_item_index)
+        for call in (lambda: self.similar_items(item, n=10),
+                     lambda: self.recommend_from_history(item, n=10)):
+            with contextlib.suppress(UnsupportedError):
+                call()
+        if with_similar_index:
+            self.similar_items(item, n=10, index=self._cache_similarity_index)
+
+    def _resolve_index(self, index, kind: str):
+        """The prepared index a query asked for (never built here: see :meth:`prepare`)."""
+        from ..index.base import Index
+
+        if isinstance(index, Index):
+            return index
+        _check_backend(index)
+        if kind == "dot" and self._dot_factors() is None:
+            raise UnsupportedError(f"{type(self).__name__} is not a factor model; index search "
+                                   "needs user and item factors (SVD, ALS, ImplicitALS, BPR...)")
+        if kind != "dot" and self._item_embeddings() is None:
+            raise UnsupportedError(f"{type(self).__name__} has no item vectors to index")
+        attr = "_cache_item_index" if kind == "dot" else "_cache_similarity_index"
+        cached = getattr(self, attr, None)
+        if cached is not None and cached.backend == index:
+            return cached
+        how = (f"model.prepare(index={index!r})" if kind == "dot"
+               else f"model.prepare(similar_index={index!r})")
+        raise ConfigError(f"{type(self).__name__} has no {index!r} index prepared; call {how} "
+                          "once before querying (queries never build indexes themselves)")
 
     def _similar_items_idx(self, item_idx: np.ndarray, n: int):
         vectors = self._item_embeddings()
@@ -429,17 +507,11 @@ class Recommender:
         array([3.9, 3.6], dtype=float32)
         """
         self._check_fitted()
-        _check_choice("on_unknown", on_unknown, ON_UNKNOWN)
-        users = np.asarray(users).reshape(-1)
-        items = np.asarray(items).reshape(-1)
+        users, u = self._lookup(self.users_, users, on_unknown, "user")
+        items, i = self._lookup(self.items_, items, on_unknown, "item")
         if len(users) != len(items):
             raise ConfigError(f"users and items must have the same length "
                               f"({len(users)} vs {len(items)})")
-        raise_ = on_unknown == "raise"
-        u = self.users_.index(users, "raise" if raise_ else "ignore", error=UnknownUserError,
-                              what="user")
-        i = self.items_.index(items, "raise" if raise_ else "ignore", error=UnknownItemError,
-                              what="item")
         known = (u >= 0) & (i >= 0)
         out = np.empty(len(users), dtype=np.float32)
         if known.any():
@@ -461,8 +533,14 @@ class Recommender:
     # -- recommend --------------------------------------------------------------------
     def recommend(self, users: Any, n: int = 10, *, exclude_seen: bool = True,
                   candidates: Any = None, exclude: Any = None,
-                  on_unknown: str = "fallback", index: Any = None) -> Recommendations:
+                  on_unknown: str = "fallback", index: Any = None,
+                  histories: Any = None) -> Recommendations:
         """Top-``n`` items for many users at once.
+
+        Every user is one of three cases (``Recommendations.cases``): **known** (in the
+        training data: scored by the model), **warm** (not in the model, but ``histories``
+        gives their interactions: folded in like :meth:`recommend_from_history`, on models
+        that can) and **cold** (neither: the most popular items, marked in ``fallback``).
 
         Parameters
         ----------
@@ -471,20 +549,23 @@ class Recommender:
         n : int
             List length; rows are padded when fewer items qualify.
         exclude_seen : bool
-            Leave out items the user interacted with in the training data.
+            Leave out items the user interacted with (training data, or their history).
         candidates : array-like or list of array-like, optional
             Only rank these items: one array for every user, or one array per user.
         exclude : array-like or list of array-like, optional
             Never return these items: one array for every user, or one array per user.
         on_unknown : {"fallback", "raise"}
-            Unknown users get the most popular items (marked in ``fallback``), or raise
+            Cold users get the most popular items (marked in ``fallback``), or raise
             :class:`~likewise.UnknownUserError`.
         index : str or likewise.index.Index, optional
-            Factor models only: answer through a maximum-inner-product index over the item
-            factors (``"hnsw"``, ``"annoy"``, ``"faiss"``, ``"exact"``; built once by
-            :meth:`build_index` and kept) instead of scoring every item. Approximate
-            backends trade a little recall for speed on large catalogues. With
-            ``candidates`` the exact path is used.
+            Factor models only: answer known users through a maximum-inner-product index
+            over the item factors, prepared once with :meth:`prepare` (``"hnsw"``,
+            ``"annoy"``, ``"faiss"``, ``"exact"``) or given as an Index, instead of scoring
+            every item. Approximate backends trade a little recall for speed on large
+            catalogues. With ``candidates`` the exact path is used.
+        histories : mapping, optional
+            ``{user id: items}`` or ``{user id: (items, ratings)}`` for users the model was
+            not trained on (e.g. read from the service's store); ignored for known users.
 
         Returns
         -------
@@ -498,58 +579,99 @@ class Recommender:
         self._check_fitted()
         _check_n(n)
         _check_choice("on_unknown", on_unknown, ON_UNKNOWN)
-        users = np.asarray(users)
-        if users.ndim == 0:
-            users = users.reshape(1)
-        u = self.users_.index(users, "raise" if on_unknown == "raise" else "ignore",
-                              error=UnknownUserError, what="user")
+        users, u = self._lookup(self.users_, users, "fallback", "user")
+        warm_rows, warm_scores = self._warm_rows(users, u, histories)
+        cold = u < 0
+        cold[warm_rows] = False
+        if on_unknown == "raise" and cold.any():
+            self._lookup(self.users_, users[cold], "raise", "user")
         cand = self._item_sets(candidates, len(users), "candidates", on_unknown)
         excl = self._item_sets(exclude, len(users), "exclude", on_unknown)
         n_eff = min(n, self.n_items)
         top_idx = np.full((len(users), n_eff), -1, dtype=np.int64)
         top_scores = np.full((len(users), n_eff), np.nan, dtype=np.float32)
-        rows = np.arange(len(users))
-        known_rows, unknown_rows = rows[u >= 0], rows[u < 0]
-        from ._topk import top_n_masked
-
         item_index = None
         if index is not None and cand is None:
             item_index = self._resolve_index(index, "dot")
-            factors = self._dot_factors()
-        for lo, hi in _blocks(len(known_rows), self._block_rows()):
-            block_rows = known_rows[lo:hi]
+        rows = np.arange(len(users))
+        for lo, hi in _blocks(int((u >= 0).sum()), self._block_rows()):
+            block = rows[u >= 0][lo:hi]
+            seen = ItemSets.rows_of(self.user_items_, u[block]) if exclude_seen else None
+            request = self._request(n_eff, block, seen, cand, excl)
             if item_index is not None:
-                top_idx[block_rows], top_scores[block_rows] = self._recommend_block_index(
-                    item_index, factors, u[block_rows], n_eff, exclude_seen, excl, block_rows)
-                continue
-            scores = np.asarray(self._score(u[block_rows]), dtype=np.float32)
-            if cand is None and excl is None:
-                # fast path: one fused pass skips seen items without building a mask
-                if exclude_seen:
-                    seen = self.user_items_[u[block_rows]]
-                    if not seen.has_sorted_indices:
-                        seen.sort_indices()
-                    indptr, indices = seen.indptr, seen.indices
-                else:
-                    indptr, indices = np.zeros(len(block_rows) + 1, np.int64), _NO_ITEMS
-                top_idx[block_rows], top_scores[block_rows] = top_n_masked(
-                    scores, indptr, indices, n_eff)
-                continue
-            if not scores.flags.writeable or not scores.flags.owndata:
-                scores = scores.copy()
-            self._mask(scores, u[block_rows] if exclude_seen else None, block_rows, cand, excl)
-            top_idx[block_rows], top_scores[block_rows] = top_n_masked(
-                scores, np.zeros(len(block_rows) + 1, np.int64), _NO_ITEMS, n_eff)
-        for lo, hi in _blocks(len(unknown_rows), self._block_rows()):
-            block_rows = unknown_rows[lo:hi]
-            scores = np.repeat(self._fallback_scores()[None, :], len(block_rows), axis=0)
-            self._mask(scores, None, block_rows, cand, excl)
-            top_idx[block_rows], top_scores[block_rows] = top_n_masked(
-                scores, np.zeros(len(block_rows) + 1, np.int64), _NO_ITEMS, n_eff)
-        return self._result(users, top_idx, top_scores, u < 0)
+                user_vecs, _, offset = self._dot_factors()
+                top_idx[block], top_scores[block] = retrieve(
+                    request, index=item_index, vectors=user_vecs[u[block]],
+                    offset=None if offset is None else offset[u[block]])
+            else:
+                top_idx[block], top_scores[block] = retrieve(request,
+                                                             scores=self._score(u[block]))
+        for row, (item_idx, scores) in zip(warm_rows, warm_scores):
+            seen = ItemSets.from_lists([item_idx]) if exclude_seen else None
+            request = self._request(n_eff, np.array([row]), seen, cand, excl)
+            ti, ts = retrieve(request, scores=scores)
+            top_idx[row], top_scores[row] = ti[0], ts[0]
+        for lo, hi in _blocks(int(cold.sum()), self._block_rows()):
+            block = rows[cold][lo:hi]
+            request = self._request(n_eff, block, None, cand, excl)
+            pop = np.broadcast_to(self._fallback_scores()[None, :], (len(block), self.n_items))
+            top_idx[block], top_scores[block] = retrieve(request, scores=pop)
+        cases = np.where(u >= 0, "known", "cold").astype(object)
+        cases[warm_rows] = "warm"
+        return self._result(users, top_idx, top_scores, cold, cases=cases)
 
     def _fallback_scores(self) -> np.ndarray:
         return self.item_popularity_
+
+    def _warm_rows(self, users, u, histories):
+        """Rows of users outside the model whose history in ``histories`` the model can
+        fold in, with (history item indices, fold-in scores) for each."""
+        if histories is None:
+            return np.empty(0, np.int64), []
+        if not hasattr(histories, "get"):
+            raise ConfigError("histories must be a mapping {user id: items or (items, "
+                              f"ratings)}}, got {type(histories).__name__}")
+        rows, found = [], []
+        for row in np.nonzero(u < 0)[0].tolist():
+            history = histories.get(users[row].item() if hasattr(users[row], "item")
+                                    else users[row])
+            if history is None:
+                continue
+            items, ratings = history if isinstance(history, tuple) and len(history) == 2 \
+                else (history, None)
+            item_idx, values = self._history_arrays(items, ratings)
+            if not len(item_idx):
+                continue
+            try:
+                scores = self._history_scores(item_idx, values)
+            except UnsupportedError:
+                continue  # this model (or this history, for hybrids) cannot fold in: cold
+            rows.append(row)
+            found.append((item_idx, scores))
+        return np.asarray(rows, dtype=np.int64), found
+
+    @property
+    def can_fold_in(self) -> bool:
+        """Whether the model scores users outside its training data from a history."""
+        return type(self)._score_history is not Recommender._score_history
+
+    def _history_arrays(self, items: Any, ratings: Any):
+        """A history's known item indices and values (ratings, or a default per item)."""
+        items, idx = self._lookup(self.items_, items, "fallback", "item")
+        if ratings is None:
+            scale = self.rating_scale_
+            values = np.full(len(items), 1.0 if self.global_mean_ is None or scale is None
+                             else float(scale[1]), dtype=np.float32)
+        else:
+            values = np.asarray(ratings, dtype=np.float32).reshape(-1)
+            if len(values) != len(items):
+                raise ConfigError(f"items and ratings must have the same length "
+                                  f"({len(items)} vs {len(values)})")
+        keep = idx >= 0
+        return idx[keep], values[keep]
+
+    def _history_scores(self, item_idx: np.ndarray, values: np.ndarray) -> np.ndarray:
+        return np.asarray(self._score_history(item_idx, values), dtype=np.float32)[None, :]
 
     def recommend_from_history(self, items: Any, ratings: Any = None, n: int = 10, *,
                                exclude_seen: bool = True, candidates: Any = None,
@@ -569,32 +691,18 @@ class Recommender:
         """
         self._check_fitted()
         _check_n(n)
-        items = np.asarray(items).reshape(-1)
-        idx = self.items_.index(items, "ignore")
-        if ratings is None:
-            values = np.full(len(items), 1.0 if self.global_mean_ is None
-                             else float(self.rating_scale_[1]), dtype=np.float32)
-        else:
-            values = np.asarray(ratings, dtype=np.float32).reshape(-1)
-            if len(values) != len(items):
-                raise ConfigError("items and ratings must have the same length")
-        keep = idx >= 0
-        idx, values = idx[keep], values[keep]
+        idx, values = self._history_arrays(items, ratings)
         if len(idx):
-            scores = np.asarray(self._score_history(idx, values), dtype=np.float32)[None, :]
-            fallback = np.array([False])
+            scores = self._history_scores(idx, values)
         else:
-            scores = self._fallback_scores()[None, :].astype(np.float32)
-            fallback = np.array([True])
-        scores = scores.copy()
-        if exclude_seen and len(idx):
-            scores[0, idx] = -np.inf
-        cand = self._item_sets(candidates, 1, "candidates", "fallback")
-        excl = self._item_sets(exclude, 1, "exclude", "fallback")
-        self._mask(scores, None, np.array([0]), cand, excl)
-        n_eff = min(n, self.n_items)
-        top_idx, top_scores = top_n(scores, n_eff)
-        return self._result(np.array([None], dtype=object), top_idx, top_scores, fallback)
+            scores = self._fallback_scores()[None, :]
+        seen = ItemSets.from_lists([idx]) if exclude_seen and len(idx) else None
+        request = self._request(min(n, self.n_items), np.array([0]), seen,
+                                self._item_sets(candidates, 1, "candidates", "fallback"),
+                                self._item_sets(exclude, 1, "exclude", "fallback"))
+        top_idx, top_scores = retrieve(request, scores=scores)
+        return self._result(np.array([None], dtype=object), top_idx, top_scores,
+                            np.array([len(idx) == 0]))
 
     # -- similar items ----------------------------------------------------------------
     def similar_items(self, items: Any, n: int = 10, *, on_unknown: str = "fallback",
@@ -603,41 +711,30 @@ class Recommender:
 
         Unknown items get the most popular items (``fallback`` marks them) or raise
         :class:`~likewise.UnknownItemError` with ``on_unknown="raise"``. Models with item
-        vectors accept ``index="hnsw"`` (or another backend, or an Index) to search a
-        cosine index over them instead of comparing with every item.
+        vectors accept ``index="hnsw"`` (or another backend prepared with
+        ``prepare(similar_index=...)``, or an Index) to search a cosine index over them
+        instead of comparing with every item.
         """
         self._check_fitted()
         _check_n(n)
-        _check_choice("on_unknown", on_unknown, ON_UNKNOWN)
-        items = np.asarray(items)
-        if items.ndim == 0:
-            items = items.reshape(1)
-        idx = self.items_.index(items, "raise" if on_unknown == "raise" else "ignore",
-                                error=UnknownItemError, what="item")
+        items, idx = self._lookup(self.items_, items, on_unknown, "item")
         n_eff = min(n, max(self.n_items - 1, 1))
         top_idx = np.full((len(items), n_eff), -1, dtype=np.int64)
         top_scores = np.full((len(items), n_eff), np.nan, dtype=np.float32)
         known = idx >= 0
+        request = Request(n_eff, self.n_items,
+                          self._with_untrained(ItemSets.one_each(idx[known])))
         if known.any() and index is not None:
             sim_index = self._resolve_index(index, "cosine")
             vectors = np.asarray(self._item_embeddings(), dtype=np.float32)
-            found = sim_index.query(vectors[idx[known]], min(n_eff + 1, self.n_items))
-            pos = found.positions
-            keep = (pos >= 0) & (pos != idx[known][:, None])
-            rank = np.cumsum(keep, axis=1) - 1
-            take = keep & (rank < n_eff)
-            ki = np.full((int(known.sum()), n_eff), -1, dtype=np.int64)
-            ks = np.full((int(known.sum()), n_eff), np.nan, dtype=np.float32)
-            r, c = np.nonzero(take)
-            ki[r, rank[r, c]] = pos[r, c]
-            ks[r, rank[r, c]] = found.scores[r, c]
-            top_idx[known], top_scores[known] = ki, ks
+            top_idx[known], top_scores[known] = retrieve(request, index=sim_index,
+                                                         vectors=vectors[idx[known]])
         elif known.any():
-            ki, ks = self._similar_items_idx(idx[known], n_eff)
-            top_idx[known], top_scores[known] = ki[:, :n_eff], ks[:, :n_eff]
+            top_idx[known], top_scores[known] = retrieve(
+                request, ranked=self._similar_items_idx(idx[known], n_eff))
         if (~known).any():
-            pop = self._fallback_scores()[None, :].astype(np.float32)
-            pi, ps = top_n(pop.copy(), n_eff)
+            request = Request(n_eff, self.n_items, self._with_untrained(ItemSets.empty(1)))
+            pi, ps = retrieve(request, scores=self._fallback_scores()[None, :])
             top_idx[~known], top_scores[~known] = pi, ps
         return self._result(items, top_idx, top_scores, ~known, query_name="query_item")
 
@@ -645,15 +742,45 @@ class Recommender:
     def _block_rows(self) -> int:
         return max(1, min(4096, _BLOCK_BYTES // (4 * max(1, len(self.items_)))))
 
+    def _lookup(self, vocab: Vocabulary, ids: Any, on_unknown: str, what: str):
+        """The query preamble of every entry point: ids as a 1-D array and their indices
+        (-1 unknown), or :class:`UnknownUserError` / :class:`UnknownItemError` under
+        ``on_unknown="raise"``."""
+        _check_choice("on_unknown", on_unknown, ON_UNKNOWN)
+        ids = np.asarray(ids)
+        if ids.ndim == 0:
+            ids = ids.reshape(1)
+        elif ids.ndim > 1:
+            ids = ids.reshape(-1)
+        error = UnknownUserError if what == "user" else UnknownItemError
+        idx = vocab.index(ids, "raise" if on_unknown == "raise" else "ignore", error=error,
+                          what=what)
+        untrained = self._untrained(vocab, idx)
+        if untrained is not None and untrained.any():
+            if on_unknown == "raise":
+                raise error(f"{what} {ids[untrained][0]!r} has no interactions in the training "
+                            "data, so the model knows nothing about it; use "
+                            "on_unknown='fallback' or refit with its interactions")
+            idx = np.where(untrained, -1, idx)
+        return ids, idx
+
+    def _untrained(self, vocab: Vocabulary, idx: np.ndarray) -> np.ndarray | None:
+        """Mask of looked-up ids that are in the vocabulary but have no training data."""
+        if vocab is self.users_:
+            trained = self._cache_trained_users
+        elif vocab is self.items_ and len(self._cache_untrained_items):
+            trained = self._cache_trained_items
+        else:
+            return None
+        return (idx >= 0) & ~trained[np.maximum(idx, 0)]
+
     def _item_sets(self, spec: Any, n_rows: int, name: str, on_unknown: str):
-        """Normalise candidates / exclude to ('shared', idx) or ('per_row', csr) or None."""
+        """Normalise candidates / exclude to ('shared', idx) or ('per_row', ItemSets) or None."""
         if spec is None:
             return None
-        raise_ = on_unknown == "raise"
 
         def lookup(values):
-            idx = self.items_.index(values, "raise" if raise_ else "ignore",
-                                    error=UnknownItemError, what=f"item in {name}")
+            idx = self._lookup(self.items_, values, on_unknown, f"item in {name}")[1]
             return idx[idx >= 0]
 
         if isinstance(spec, (list, tuple)) and len(spec) and \
@@ -661,48 +788,40 @@ class Recommender:
             if len(spec) != n_rows:
                 raise ConfigError(f"{name} has {len(spec)} lists but there are {n_rows} users; "
                                   "give one list per user or one shared list")
-            per_row = [lookup(s) for s in spec]
-            lengths = np.array([len(s) for s in per_row])
-            indptr = np.r_[0, np.cumsum(lengths)]
-            cols = np.concatenate(per_row) if len(per_row) else np.empty(0, np.int64)
-            mat = sp.csr_matrix((np.ones(len(cols), dtype=bool), cols, indptr),
-                                shape=(n_rows, self.n_items))
-            return ("per_row", mat)
+            return ("per_row", ItemSets.from_lists([lookup(s) for s in spec]))
         return ("shared", lookup(np.asarray(spec).reshape(-1)))
 
-    def _mask(self, scores: np.ndarray, seen_users, rows: np.ndarray, cand, excl) -> None:
-        """Set excluded entries of a score block to -inf, in place."""
-        np.putmask(scores, np.isnan(scores), -np.inf)
-        if seen_users is not None:
-            sub = self.user_items_[seen_users]
-            r = np.repeat(np.arange(len(seen_users)), np.diff(sub.indptr))
-            scores[r, sub.indices] = -np.inf
-        if excl is not None:
-            if excl[0] == "shared":
-                scores[:, excl[1]] = -np.inf
-            else:
-                sub = excl[1][rows]
-                r = np.repeat(np.arange(len(rows)), np.diff(sub.indptr))
-                scores[r, sub.indices] = -np.inf
-        if cand is not None:
-            if cand[0] == "shared":
-                allowed = np.zeros(scores.shape[1], dtype=bool)
-                allowed[cand[1]] = True
-                scores[:, ~allowed] = -np.inf
-            else:
-                sub = cand[1][rows]
-                allowed = np.zeros(scores.shape, dtype=bool)
-                r = np.repeat(np.arange(len(rows)), np.diff(sub.indptr))
-                allowed[r, sub.indices] = True
-                scores[~allowed] = -np.inf
+    def _request(self, n: int, rows: np.ndarray, seen: ItemSets | None, cand, excl) -> Request:
+        """The :class:`Request` for query ``rows``: skip = seen items + exclusions."""
+        skip = seen if seen is not None else ItemSets.empty(len(rows))
+        skip = self._with_untrained(skip.union(_rows_of_sets(excl, rows)))
+        return Request(n, self.n_items, skip, _rows_of_sets(cand, rows))
 
-    def _result(self, queries, top_idx, top_scores, fallback, query_name="user"):
+    def _with_untrained(self, skip: ItemSets) -> ItemSets:
+        """``skip`` plus the items the model was not trained on (never recommended)."""
+        if not len(self._cache_untrained_items):
+            return skip
+        return skip.union(ItemSets.shared(self._cache_untrained_items, skip.n_rows))
+
+    def _mask(self, scores: np.ndarray, seen_users, rows: np.ndarray, cand, excl) -> None:
+        """Set excluded entries of a score block to -inf, in place (for callers that need
+        the masked block itself rather than its top-N)."""
+        np.putmask(scores, np.isnan(scores), -np.inf)
+        skip = ItemSets.rows_of(self.user_items_, seen_users) if seen_users is not None \
+            else ItemSets.empty(len(rows))
+        skip = skip.union(_rows_of_sets(excl, rows))
+        scores[np.repeat(np.arange(len(rows)), skip.lengths), skip.indices] = -np.inf
+        allowed = _rows_of_sets(cand, rows)
+        if allowed is not None:
+            scores[...] = _only_candidates(scores, allowed)
+
+    def _result(self, queries, top_idx, top_scores, fallback, query_name="user", cases=None):
         top_scores = top_scores.astype(np.float32, copy=False)
         top_idx = np.where(np.isfinite(top_scores), top_idx, -1)
         top_scores = np.where(top_idx >= 0, top_scores, np.nan).astype(np.float32)
         return Recommendations(users=np.asarray(queries), items=self.items_.ids_of(top_idx),
                                scores=top_scores, fallback=np.asarray(fallback, dtype=bool),
-                               item_indices=top_idx, query_name=query_name)
+                               item_indices=top_idx, query_name=query_name, cases=cases)
 
     # -- persistence ------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
@@ -734,26 +853,6 @@ class Recommender:
 # ---------------------------------------------------------------------------------------
 # shared numeric helpers
 # ---------------------------------------------------------------------------------------
-def damped_biases(matrix: sp.csr_matrix, reg_item: float = 10.0, reg_user: float = 15.0,
-                  iterations: int = 2):
-    """Global mean and regularised user/item biases by alternating damped means.
-
-    This is the ALS baseline of Koren (2010) as used by Surprise's ``BaselineOnly``.
-    """
-    mu = float(matrix.data.mean()) if matrix.nnz else 0.0
-    rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
-    cols = matrix.indices
-    resid = matrix.data.astype(np.float64) - mu
-    n_u = np.bincount(rows, minlength=matrix.shape[0])
-    n_i = np.bincount(cols, minlength=matrix.shape[1])
-    bu = np.zeros(matrix.shape[0])
-    bi = np.zeros(matrix.shape[1])
-    for _ in range(iterations):
-        bi = np.bincount(cols, resid - bu[rows], minlength=matrix.shape[1]) / (reg_item + n_i)
-        bu = np.bincount(rows, resid - bi[cols], minlength=matrix.shape[0]) / (reg_user + n_u)
-    return mu, bu.astype(np.float32), bi.astype(np.float32)
-
-
 def top_n(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices and values of the ``n`` largest entries per row, best first.
 
@@ -821,6 +920,22 @@ def _check_choice(name, value, options) -> None:
         raise ConfigError(f"{name} must be one of {', '.join(map(repr, options))}; got {value!r}")
 
 
+def _check_backend(name: Any) -> None:
+    from ..index import BACKENDS
+
+    if not isinstance(name, str) or name not in BACKENDS:
+        raise ConfigError(f"index must be a backend name ({', '.join(map(repr, BACKENDS))}) "
+                          f"or a likewise.index.Index, got {name!r}")
+
+
+def _rows_of_sets(spec, rows: np.ndarray) -> ItemSets | None:
+    """The per-row item sets of query ``rows`` from an ``_item_sets`` spec (None: none)."""
+    if spec is None:
+        return None
+    kind, sets = spec
+    return ItemSets.shared(sets, len(rows)) if kind == "shared" else sets.take(rows)
+
+
 def _same(a, b) -> bool:
     try:
         return bool(a == b) if not isinstance(a, np.ndarray) else False
@@ -841,209 +956,3 @@ def numba_threads(num_threads: int):
         yield wanted
     finally:
         numba.set_num_threads(previous)
-
-
-# ---------------------------------------------------------------------------------------
-# save / load
-# ---------------------------------------------------------------------------------------
-_JSON_SCALARS = (bool, int, float, str, type(None))
-
-
-def _jsonable(value) -> bool:
-    if isinstance(value, _JSON_SCALARS):
-        return not (isinstance(value, float) and not np.isfinite(value))
-    if isinstance(value, (list, tuple)):
-        return all(_jsonable(v) for v in value)
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and _jsonable(v) for k, v in value.items())
-    return False
-
-
-def _to_json(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, tuple):
-        return [_to_json(v) for v in value]
-    if isinstance(value, list):
-        return [_to_json(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _to_json(v) for k, v in value.items()}
-    return value
-
-
-def _save(model: Recommender, path: Path) -> Path:
-    import likewise
-
-    params = {}
-    for name, value in model.get_params().items():
-        value = _to_json(value)
-        if isinstance(value, np.random.Generator):
-            value = None  # a Generator's state is not a parameter worth persisting
-        if not _jsonable(value):
-            raise ModelFormatError(f"parameter {name}={value!r} cannot be saved as JSON")
-        params[name] = value
-    manifest: dict[str, Any] = {
-        "format": "likewise.model",
-        "format_version": FORMAT_VERSION,
-        "likewise_version": likewise.__version__,
-        "class": f"{type(model).__module__}.{type(model).__qualname__}",
-        "params": params,
-        "state": {},
-        "arrays": {},
-        "sparse": {},
-        "vocabularies": {},
-    }
-    arrays: dict[str, np.ndarray] = {}
-    state = {k: getattr(model, k) for k in model._learned_names()}
-    state.update(model._extra_state())
-    for name, value in state.items():
-        if isinstance(value, Vocabulary):
-            manifest["vocabularies"][name] = f"{name}.npy"
-            arrays[f"{name}.npy"] = value.ids
-        elif sp.issparse(value):
-            csr = value.tocsr()
-            manifest["sparse"][name] = {"format": "csr", "shape": list(csr.shape)}
-            for part in ("data", "indices", "indptr"):
-                arrays[f"{name}.{part}.npy"] = getattr(csr, part)
-        elif isinstance(value, np.ndarray):
-            if value.dtype.kind == "O":
-                raise ModelFormatError(f"attribute {name} is an object array; store numbers "
-                                       "or strings only")
-            manifest["arrays"][name] = f"{name}.npy"
-            arrays[f"{name}.npy"] = value
-        else:
-            value = _to_json(value)
-            if not _jsonable(value):
-                raise ModelFormatError(f"{type(model).__name__}.{name} ({type(value).__name__}) "
-                                       "cannot be saved; override _extra_state")
-            manifest["state"][name] = value
-    checksums = {}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
-        for fname, arr in arrays.items():
-            with open(tmp / fname, "wb") as fh:
-                np.save(fh, np.ascontiguousarray(arr), allow_pickle=False)
-            checksums[fname] = sha256_file(tmp / fname)
-        manifest["checksums"] = checksums
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
-        if path.suffix == ".zip":
-            tmp_zip = tmp.with_suffix(".zip.part")
-            with zipfile.ZipFile(tmp_zip, "w", zipfile.ZIP_STORED) as zf:
-                for f in sorted(tmp.iterdir()):
-                    zf.write(f, f.name)
-            os.replace(tmp_zip, path)
-            shutil.rmtree(tmp)
-        else:
-            install_dir(tmp, path, "model")
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return path
-
-
-def load(path: str | os.PathLike, *, mmap: bool = False, verify: bool = True) -> Recommender:
-    """Load any likewise model saved with ``save``.
-
-    Parameters
-    ----------
-    path : path
-        The directory (or ``.zip`` file) written by :meth:`Recommender.save`.
-    mmap : bool
-        Memory-map the arrays read-only instead of reading them (directories only).
-    verify : bool
-        Check every array's SHA-256 against the manifest (tampering or corruption raises
-        :class:`~likewise.ModelFormatError`).
-
-    Examples
-    --------
-    >>> model.save("my-model")  # doctest: +SKIP
-    >>> likewise.load("my-model").recommend([1])  # doctest: +SKIP
-    """
-    import importlib
-
-    path = Path(path)
-    if not path.exists():
-        raise ModelFormatError(f"{path}: no such model file or directory")
-    if path.is_file():
-        if not zipfile.is_zipfile(path):
-            raise ModelFormatError(f"{path}: not a likewise model (expected a directory or .zip)")
-        zf = zipfile.ZipFile(path)
-
-        def read_bytes(name: str) -> bytes:
-            try:
-                return zf.read(name)
-            except KeyError:
-                raise ModelFormatError(f"{path}: missing {name}") from None
-    else:
-        zf = None
-
-        def read_bytes(name: str) -> bytes:
-            try:
-                return (path / name).read_bytes()
-            except FileNotFoundError:
-                raise ModelFormatError(f"{path}: missing {name}") from None
-    try:
-        manifest = json.loads(read_bytes("manifest.json"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelFormatError(f"{path}/manifest.json is not valid JSON ({exc})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != "likewise.model":
-        raise ModelFormatError(f"{path}: not a likewise model manifest")
-    version = manifest.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ModelFormatError(f"{path} was written in model format {version!r}, newer than "
-                               f"this likewise supports ({FORMAT_VERSION}); upgrade likewise")
-    cls_path = manifest.get("class", "")
-    module_name, _, cls_name = str(cls_path).rpartition(".")
-    if not module_name.startswith("likewise."):
-        raise ModelFormatError(f"{path}: refusing to load class {cls_path!r} from outside "
-                               "likewise")
-    try:
-        cls = getattr(importlib.import_module(module_name), cls_name)
-    except (ImportError, AttributeError):
-        raise ModelFormatError(f"{path}: unknown model class {cls_path!r}") from None
-    if not (isinstance(cls, type) and issubclass(cls, Recommender)):
-        raise ModelFormatError(f"{path}: {cls_path!r} is not a likewise model")
-    try:
-        model = cls(**manifest.get("params", {}))
-    except TypeError as exc:
-        raise ModelFormatError(f"{path}: parameters do not match {cls_name} ({exc})") from None
-    checksums = manifest.get("checksums", {})
-
-    def array(fname: str) -> np.ndarray:
-        if fname not in checksums:
-            raise ModelFormatError(f"{path}: {fname} has no checksum in the manifest")
-        if zf is None:
-            fpath = path / fname
-            if verify and sha256_file(fpath) != checksums[fname]:
-                raise ModelFormatError(f"{path}/{fname} does not match its checksum: the model "
-                                       "was modified or corrupted")
-            try:
-                return np.load(fpath, allow_pickle=False, mmap_mode="r" if mmap else None)
-            except (ValueError, OSError) as exc:
-                raise ModelFormatError(f"{path}/{fname} is unreadable ({exc})") from None
-        raw = read_bytes(fname)
-        if verify and hashlib.sha256(raw).hexdigest() != checksums[fname]:
-            raise ModelFormatError(f"{path}:{fname} does not match its checksum: the model was "
-                                   "modified or corrupted")
-        try:
-            return np.load(io.BytesIO(raw), allow_pickle=False)
-        except (ValueError, OSError) as exc:
-            raise ModelFormatError(f"{path}:{fname} is unreadable ({exc})") from None
-
-    try:
-        for name, value in manifest.get("state", {}).items():
-            setattr(model, name, tuple(value) if name == "rating_scale_" and value else value)
-        for name, fname in manifest.get("arrays", {}).items():
-            setattr(model, name, array(fname))
-        for name, fname in manifest.get("vocabularies", {}).items():
-            setattr(model, name, Vocabulary(np.asarray(array(fname))))
-        for name, info in manifest.get("sparse", {}).items():
-            parts = [array(f"{name}.{p}.npy") for p in ("data", "indices", "indptr")]
-            setattr(model, name, sp.csr_matrix(tuple(parts), shape=tuple(info["shape"])))
-    finally:
-        if zf is not None:
-            zf.close()
-    model._after_load()
-    return model

@@ -8,6 +8,7 @@ from numba import njit
 
 from .._params import Choice, Float, Int, RandomState, check_random_state, seed_from
 from ..errors import UnsupportedError
+from ._biases import damped_biases
 from .base import Recommender
 
 __all__ = ["Random", "Baseline", "fit_biases", "sgd_biases_reference"]
@@ -22,7 +23,8 @@ def fit_biases(matrix: sp.csr_matrix, method: str = "als", *, epochs: int | None
     """Global mean and user / item biases of Koren's baseline ``r = mu + b_u + b_i``.
 
     ``method="als"`` alternates closed-form damped means (items, then users), as
-    Surprise's ``BaselineOnly`` does (default 10 epochs, ``reg_user=15``, ``reg_item=10``).
+    Surprise's ``BaselineOnly`` does (default 10 epochs, ``reg_user=15``, ``reg_item=10``;
+    :func:`~likewise.models._biases.damped_biases`, also every explicit model's fallback).
     ``method="sgd"`` runs stochastic gradient descent over the ratings in CSR order
     (default 20 epochs, ``learning_rate=0.005``, ``regularization=0.02``).
 
@@ -38,25 +40,14 @@ def fit_biases(matrix: sp.csr_matrix, method: str = "als", *, epochs: int | None
     >>> round(mu, 3)
     3.53
     """
-    n_users, n_items = matrix.shape
-    rows = np.repeat(np.arange(n_users, dtype=np.int64), np.diff(matrix.indptr))
-    cols = matrix.indices.astype(np.int64)
+    if method == "als":
+        return damped_biases(matrix, reg_item, reg_user, 10 if epochs is None else epochs)
+    rows = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr))
     ratings = matrix.data.astype(np.float64)
     mu = float(ratings.mean()) if len(ratings) else 0.0
-    if method == "als":
-        epochs = 10 if epochs is None else epochs
-        n_u = np.bincount(rows, minlength=n_users)
-        n_i = np.bincount(cols, minlength=n_items)
-        resid = ratings - mu
-        bu = np.zeros(n_users)
-        bi = np.zeros(n_items)
-        for _ in range(epochs):
-            bi = np.bincount(cols, resid - bu[rows], minlength=n_items) / (reg_item + n_i)
-            bu = np.bincount(rows, resid - bi[cols], minlength=n_users) / (reg_user + n_u)
-    else:
-        epochs = 20 if epochs is None else epochs
-        bu, bi = _sgd_biases(rows, cols, ratings, mu, n_users, n_items, epochs,
-                             learning_rate, regularization)
+    bu, bi = _sgd_biases(rows, matrix.indices.astype(np.int64), ratings, mu, matrix.shape[0],
+                         matrix.shape[1], 20 if epochs is None else epochs, learning_rate,
+                         regularization)
     return mu, bu.astype(np.float32), bi.astype(np.float32)
 
 
@@ -113,18 +104,19 @@ class Baseline(Recommender):
     >>> import likewise
     >>> model = likewise.Baseline().fit(likewise.datasets.movielens("100k"))
     >>> model.predict([196], [242]).round(2)
-    array([3.78], dtype=float32)
+    array([4.01], dtype=float32)
     """
 
     requires_explicit = True
     _sets_own_biases = True
     _param_spec = {
-        "method": Choice(("als", "sgd")),
-        "epochs": Int(1, none_ok=True),
-        "reg_user": Float(0.0),
-        "reg_item": Float(0.0),
-        "learning_rate": Float(0.0, low_open=True),
-        "regularization": Float(0.0),
+        "method": Choice(("als", "sgd"), help="Alternating damped means (Surprise's default) "
+                                               "or stochastic gradient descent."),
+        "epochs": Int(1, none_ok=True, help="Epochs (None: 10 for ALS, 20 for SGD)."),
+        "reg_user": Float(0.0, help="ALS regularisation of the user biases."),
+        "reg_item": Float(0.0, help="ALS regularisation of the item biases."),
+        "learning_rate": Float(0.0, low_open=True, help="SGD step size."),
+        "regularization": Float(0.0, help="SGD L2 penalty."),
     }
 
     def __init__(self, *, method: str = "als", epochs: int | None = None,
@@ -179,7 +171,8 @@ class Random(Recommender):
     (2,)
     """
 
-    _param_spec = {"random_state": RandomState()}
+    _param_spec = {"random_state": RandomState(help="Seed of the draws (each pair's draw is a "
+                                                    "hash of it and the pair).")}
 
     def __init__(self, *, random_state=None):
         self.random_state = random_state

@@ -106,10 +106,23 @@ class BayesianMF(FactorScoring, Recommender):
 
     requires_explicit: ClassVar[bool] = True
     _param_spec: ClassVar[dict] = {
-        "factors": Int(1), "iterations": Int(1), "burn_in": Int(0), "samples": Int(1),
-        "precision": Float(0, low_open=True, none_ok=True),
-        "prior_strength": Float(0, low_open=True), "biased": Bool(), "init_std": Float(0),
-        "num_threads": Int(0), "random_state": RandomState(),
+        "factors": Int(1, help="Number of latent factors."),
+        "iterations": Int(1, help="Gibbs sweeps in all, burn-in included."),
+        "burn_in": Int(0, help="Sweeps discarded before draws are kept (< iterations)."),
+        "samples": Int(1, help="Draws kept for prediction, thinned evenly over the "
+                               "post-burn-in sweeps."),
+        "precision": Float(0, low_open=True, none_ok=True,
+                           help="Noise precision alpha; None samples it every sweep from its "
+                                "Gamma posterior."),
+        "prior_strength": Float(0, low_open=True,
+                                help="beta_0 of the Gaussian-Wishart hyperprior (pulls the "
+                                     "prior means towards 0)."),
+        "biased": Bool(help="Learn user and item biases (the global mean is always "
+                            "subtracted)."),
+        "init_std": Float(0, help="Standard deviation of the random initial factors."),
+        "num_threads": Int(0, help="Threads for the row samplers (0 = all cores); results do "
+                                   "not depend on it."),
+        "random_state": RandomState(help="Seed of the chain."),
     }
 
     def __init__(self, factors: int = 10, iterations: int = 200, burn_in: int = 50,

@@ -56,9 +56,14 @@ class BPR(FactorScoring, Recommender):
 
     estimates_ratings: ClassVar[bool] = False
     _param_spec: ClassVar[dict] = {
-        "factors": Int(1), "epochs": Int(1), "learning_rate": Float(0, low_open=True),
-        "regularization": Float(0), "verify_negative_samples": Bool(),
-        "num_threads": Int(0), "random_state": RandomState(),
+        "factors": Int(1, help="Number of latent factors."),
+        "epochs": Int(1, help="Passes; each draws as many triples as there are interactions."),
+        "learning_rate": Float(0, low_open=True, help="SGD step size."),
+        "regularization": Float(0, help="L2 penalty on the updated parameters."),
+        "verify_negative_samples": Bool(help="Skip sampled negatives the user actually used."),
+        "num_threads": Int(0, help="Sampler threads (0 = all cores); 1 gives bit-reproducible "
+                                   "fits for a seed."),
+        "random_state": RandomState(help="Seed for the initial factors and the samplers."),
     }
 
     def __init__(self, factors: int = 100, epochs: int = 100, learning_rate: float = 0.01,

@@ -18,8 +18,10 @@ from typing import ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from .._params import Bool, Choice, Float, Int, RandomState, check_random_state
+from .. import _ranking
+from .._params import Any_, Bool, Choice, Float, Int, RandomState, Union, check_random_state
 from ..data.interactions import Interactions
+from ..data.splits import user_holdout
 from ..errors import ConfigError, DataError
 from .base import Recommender, _blocks, top_n
 
@@ -31,21 +33,6 @@ PRIOR_GRID = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)
 SHRINKAGE_GRID = (0.0, 2.0, 5.0, 10.0, 20.0, 50.0)
 #: Users sampled for the internal validation of the "auto" parameters.
 _AUTO_USERS = 2000
-
-
-class _FloatOrAuto:
-    """A number in [low, high] or the string ``"auto"`` (chosen on internal validation)."""
-
-    def __init__(self, low: float, high: float | None = None):
-        self.rule = Float(low, high)
-
-    def check(self, name, value) -> None:
-        if isinstance(value, str) and value == "auto":
-            return
-        try:
-            self.rule.check(name, value)
-        except ConfigError as exc:
-            raise ConfigError(f"{exc} (or 'auto')") from None
 
 
 def user_weights(matrix: sp.csr_matrix, centered: bool) -> sp.csr_matrix:
@@ -110,35 +97,14 @@ def _blend_prior(cosines: np.ndarray, prior: np.ndarray, n: np.ndarray, b: float
     return cosines
 
 
-def _holdout(matrix: sp.csr_matrix, rng: np.random.Generator, share: float = 0.2
-             ) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-    """Per-user random holdout: ``round(share * n)`` of each user's interactions (at least
-    one for users with two or more, none for users with one) go to the second matrix."""
-    m = sp.csr_matrix(matrix)
-    counts = np.diff(m.indptr)
-    rows = np.repeat(np.arange(m.shape[0]), counts)
-    order = np.lexsort((rng.random(m.nnz), rows))
-    rank = np.empty(m.nnz, np.int64)
-    rank[order] = np.arange(m.nnz) - m.indptr[rows[order]]
-    n_out = np.where(counts >= 2, np.maximum(1, np.rint(share * counts)), 0).astype(np.int64)
-    out = rank < n_out[rows]
-    coo = m.tocoo()
-
-    def part(mask):
-        return sp.csr_matrix((coo.data[mask], (coo.row[mask], coo.col[mask])), shape=m.shape)
-
-    return part(~out), part(out)
-
-
 def prior_grid_ndcg(fit_part: sp.csr_matrix, held: sp.csr_matrix, users: np.ndarray,
                     vectors: sp.csr_matrix, centered: bool, b_grid, k_grid,
                     k: int = 10) -> np.ndarray:
     """Mean NDCG@k of every ``(popularity_prior, profile_shrinkage)`` pair (a len(b_grid) x
     len(k_grid) table) for ``users``: profiles and prior from ``fit_part``, relevance = any
     interaction in ``held``, items in ``fit_part`` excluded. Cosines are computed once per
-    block of users; each candidate only re-blends and re-ranks them."""
-    from .hybrid import _ranking_metric
-
+    block of users; each candidate only re-blends and re-ranks them. The NDCG is the
+    evaluation layer's kernel (:func:`likewise._ranking.ndcg`)."""
     prior = _log_prior(np.bincount(fit_part.indices, minlength=fit_part.shape[1]))
     n_all = np.diff(fit_part.indptr)
     weights = user_weights(fit_part, centered)
@@ -158,7 +124,7 @@ def prior_grid_ndcg(fit_part: sp.csr_matrix, held: sp.csr_matrix, users: np.ndar
                 s = _blend_prior(cos.copy(), prior, n_all[u], b, kk)
                 s[seen.row, seen.col] = -np.inf
                 top, _ = top_n(s, k)
-                totals[i, j] += _ranking_metric("ndcg", top, rel_u, k).sum()
+                totals[i, j] += _ranking.per_row("ndcg", top, rel_u, k).sum()
     no_prior = np.asarray(b_grid) == 0
     totals[no_prior, 1:] = totals[no_prior, :1]
     return totals / max(len(users), 1)
@@ -233,20 +199,41 @@ class ContentKNN(Recommender):
     """
 
     estimates_ratings = False
+    #: items are known from their content, interactions or not
+    knows_items_without_interactions: ClassVar[bool] = True
     _param_spec: ClassVar[dict] = {
-        "text_weight": Float(0.0),
-        "list_weight": Float(0.0),
-        "numeric_weight": Float(0.0),
-        "numeric_bandwidth": Float(0.0, 1.0, low_open=True),
-        "encoder": Choice(("tfidf", "minilm")),
-        "max_features": Int(1, none_ok=True),
-        "min_df": Int(1),
-        "ngram_max": Int(1, 3),
-        "centered": Bool(),
-        "catalog": Choice(("union", "train")),
-        "popularity_prior": _FloatOrAuto(0.0, 1.0),
-        "profile_shrinkage": _FloatOrAuto(0.0),
-        "random_state": RandomState(),
+        "text_fields": Any_("a list of column names or None",
+                            help="Free-text metadata columns (default: every string column "
+                                 "that is not a list field)."),
+        "list_fields": Any_("a list of column names or None",
+                            help="'|'-separated category columns, multi-hot (default: genres, "
+                                 "tags, categories...)."),
+        "numeric_fields": Any_("a list of column names or None",
+                               help="Numeric columns as soft quantile bins (default: the "
+                                    "numeric columns; [] for none)."),
+        "text_weight": Float(0.0, help="Relative weight of the text block in the cosine."),
+        "list_weight": Float(0.0, help="Relative weight of each list block in the cosine."),
+        "numeric_weight": Float(0.0, help="Relative weight of each numeric block in the "
+                                          "cosine."),
+        "numeric_bandwidth": Float(0.0, 1.0, low_open=True,
+                                   help="Width of the numeric bins, in quantiles."),
+        "encoder": Choice(("tfidf", "minilm"),
+                          help="TF-IDF, or offline all-MiniLM-L6-v2 sentence embeddings "
+                               "(text extra)."),
+        "max_features": Int(1, none_ok=True, help="Cap on the TF-IDF vocabulary."),
+        "min_df": Int(1, help="Minimum number of items a term must appear in (TF-IDF)."),
+        "ngram_max": Int(1, 3, help="Longest word n-gram for TF-IDF."),
+        "centered": Bool(help="Explicit data: weight each rated item by rating - user mean."),
+        "catalog": Choice(("union", "train"),
+                          help="'union': also the items only in item_metadata (new items "
+                               "can be recommended); 'train': training items only."),
+        "popularity_prior": Union(Choice(("auto",)), Float(0.0, 1.0),
+                                  help="Weight b of a popularity prior re-ranked by the "
+                                       "profile; 'auto' picks it on a validation split."),
+        "profile_shrinkage": Union(Choice(("auto",)), Float(0.0),
+                                   help="k in the profile weight n_u / (n_u + k); 'auto' picks "
+                                        "it on a validation split."),
+        "random_state": RandomState(help="Seeds the validation split of the 'auto' options."),
     }
 
     def __init__(self, *, text_fields: list[str] | None = None,
@@ -327,7 +314,7 @@ class ContentKNN(Recommender):
         if not auto_b and not auto_k:
             return b_grid[0], k_grid[0]
         rng = check_random_state(self.random_state)
-        fit_part, held = _holdout(self.user_items_, rng)
+        fit_part, held = self._validation_split(data, rng)
         users = np.nonzero(np.diff(held.indptr) > 0)[0]
         if len(users) == 0:  # too little data to validate anything: no prior, no shrinkage
             return (0.0 if auto_b else b_grid[0]), (0.0 if auto_k else k_grid[0])
@@ -338,6 +325,14 @@ class ContentKNN(Recommender):
         self.prior_validation_ = table
         best = np.unravel_index(int(np.argmax(table)), table.shape)  # first best: smallest b, k
         return float(b_grid[best[0]]), float(k_grid[best[1]])
+
+    def _validation_split(self, data: Interactions, rng: np.random.Generator
+                          ) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+        """The training interactions split by :func:`likewise.splits.user_holdout` (20% of
+        each user's, at least one kept), as matrices over the model's items."""
+        train = Interactions(self.user_items_, self.users_, self.items_, kind=data.kind)
+        fit_part, held = user_holdout(train, test_size=0.2, random_state=rng)
+        return fit_part.matrix, held.matrix
 
     # -- scoring ----------------------------------------------------------------------
     def _score(self, user_idx: np.ndarray) -> np.ndarray:

@@ -55,8 +55,13 @@ class EASE(Recommender):
 
     estimates_ratings: ClassVar[bool] = False
     _param_spec: ClassVar[dict] = {
-        "lambda_": Float(0, low_open=True), "binary": Bool(),
-        "dtype": Choice(("float64", "float32")), "max_memory": Int(1),
+        "lambda_": Float(0, low_open=True,
+                         help="L2 regularisation added to the Gram matrix diagonal."),
+        "binary": Bool(help="Use 1 for every interaction instead of its value."),
+        "dtype": Choice(("float64", "float32"),
+                        help="Precision of the Gram solve (float32 halves the memory)."),
+        "max_memory": Int(1, help="Refuse to fit when the dense item x item matrix needs more "
+                                  "bytes than this."),
     }
 
     def __init__(self, lambda_: float = 500.0, binary: bool = True, dtype: str = "float64",

@@ -14,7 +14,6 @@ recommended. Scores are mapped by id, so sub-models need not share vocabularies.
 
 from __future__ import annotations
 
-import importlib
 import itertools
 import re
 from typing import Any, ClassVar
@@ -22,10 +21,12 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from .._params import Bool, Choice, Float, Int
+from .. import _ranking
+from .._params import Any_, Bool, Choice, Float, Int, Str, params_from_json, params_to_json
 from ..data.interactions import Interactions
 from ..errors import ConfigError, DataError, ModelFormatError, UnsupportedError
-from .base import Recommender, _blocks, _jsonable, _to_json, top_n
+from . import registry
+from .base import Recommender, _blocks, top_n
 
 __all__ = ["NORMALISATIONS", "SwitchingHybrid", "WeightedHybrid", "normalise_scores"]
 
@@ -81,33 +82,26 @@ def normalise_scores(scores: np.ndarray, method: str = "minmax") -> np.ndarray:
 
 
 def _build(spec: Any, what: str) -> Recommender:
-    """A Recommender from an instance or a ``{"class": ..., "params": ...}`` spec."""
+    """A Recommender from an instance or a ``{"class": ..., "params": ...}`` spec.
+
+    ``class`` is any name of the model registry (``"ContentKNN"``, ``"item-knn"``, a
+    preset such as ``"popularity-weighted"``) or a class path as saved hybrids keep them
+    (``"likewise.models.content.ContentKNN"``).
+    """
     if isinstance(spec, Recommender):
         return spec
     if isinstance(spec, dict) and "class" in spec:
         name = str(spec["class"])
-        if "." in name:
-            module, _, cls_name = name.rpartition(".")
-            if not module.startswith("likewise."):
-                raise ConfigError(f"{what}: refusing to load class {name!r} from outside likewise")
-            try:
-                cls = getattr(importlib.import_module(module), cls_name)
-            except (ImportError, AttributeError):
-                raise ConfigError(f"{what}: unknown model class {name!r}") from None
-        else:
-            import likewise
-
-            try:
-                cls = getattr(likewise, name)
-            except AttributeError:
-                raise ConfigError(f"{what}: unknown model class {name!r}") from None
-        if not (isinstance(cls, type) and issubclass(cls, Recommender)):
-            raise ConfigError(f"{what}: {name!r} is not a likewise model")
         params = spec.get("params") or {}
         if not isinstance(params, dict):
             raise ConfigError(f"{what}: params must be a dict, got {params!r}")
         try:
-            return cls(**params)
+            if "." not in name:
+                return registry.make(name, **params)
+            cls = registry.class_for_manifest(name)
+            return cls(**params_from_json(cls._param_spec, params))
+        except (ConfigError, ModelFormatError, UnsupportedError) as exc:
+            raise ConfigError(f"{what}: {exc}") from None
         except TypeError as exc:
             raise ConfigError(f"{what}: bad parameters for {name} ({exc})") from None
     raise ConfigError(f"{what} must be a likewise recommender or a spec "
@@ -115,19 +109,17 @@ def _build(spec: Any, what: str) -> Recommender:
 
 
 def _spec_of(model: Recommender, what: str) -> dict:
+    """``{"class": path, "params": ...}`` with each parameter through its rule's JSON form
+    (sub-models of a nested hybrid become specs too)."""
     params = {}
     for name, value in model.get_params().items():
-        value = _to_json(value)
-        if isinstance(value, np.random.Generator):
-            value = None
         if isinstance(value, Recommender) or (isinstance(value, dict) and any(
                 isinstance(v, Recommender) for v in value.values())):
             value = _to_json_models(value, f"{what}.{name}")
-        if not _jsonable(value):
-            raise ModelFormatError(f"{what}: parameter {name}={value!r} cannot be saved as JSON")
         params[name] = value
     cls = type(model)
-    return {"class": f"{cls.__module__}.{cls.__qualname__}", "params": params}
+    return {"class": f"{cls.__module__}.{cls.__qualname__}",
+            "params": params_to_json(cls._param_spec, params, owner=what)}
 
 
 def _to_json_models(value, what):
@@ -142,6 +134,7 @@ class _Hybrid(Recommender):
     """Shared machinery: sub-model building/fitting, id mapping and persistence."""
 
     estimates_ratings = False
+    knows_items_without_interactions = True  # through a content sub-model
 
     # subclasses: name -> spec/instance of the sub-models (None entries are absent)
     def _model_params(self) -> dict[str, Any]:  # pragma: no cover - abstract
@@ -178,18 +171,29 @@ class _Hybrid(Recommender):
 
     def _maps(self):
         """Per sub-model: (user rows for our users, item columns for our items), -1 = unknown."""
-        if getattr(self, "_cache_maps", None) is None:
-            maps = {}
-            for name, model in self._cache_models.items():
-                urows = model.users_.index(self.users_.ids, "ignore") if len(self.users_) and \
-                    model.users_.is_integer == self.users_.is_integer else \
-                    np.full(len(self.users_), -1, np.int64)
-                icols = model.items_.index(self.items_.ids, "ignore") \
-                    if model.items_.is_integer == self.items_.is_integer else \
-                    np.full(len(self.items_), -1, np.int64)
-                maps[name] = (urows, icols)
-            self._cache_maps = maps
         return self._cache_maps
+
+    def _derive(self) -> None:
+        maps = {}
+        for name, model in self._cache_models.items():
+            urows = model.users_.index(self.users_.ids, "ignore") if len(self.users_) and \
+                model.users_.is_integer == self.users_.is_integer else \
+                np.full(len(self.users_), -1, np.int64)
+            icols = model.items_.index(self.items_.ids, "ignore") \
+                if model.items_.is_integer == self.items_.is_integer else \
+                np.full(len(self.items_), -1, np.int64)
+            # what the sub-model was not trained on it does not know (see Recommender._lookup)
+            urows = np.where(model._untrained(model.users_, urows), -1, urows) \
+                if len(urows) else urows
+            untrained_items = model._untrained(model.items_, icols)
+            if untrained_items is not None:
+                icols = np.where(untrained_items, -1, icols)
+            maps[name] = (urows, icols)
+        self._cache_maps = maps
+
+    def _prepare_queries(self) -> None:
+        for model in self._cache_models.values():
+            model.prepare(warm=False)
 
     def _sub_scores(self, name: str, user_idx: np.ndarray) -> np.ndarray:
         """Sub-model scores for our users x our items; NaN where it knows neither."""
@@ -262,13 +266,13 @@ class _Hybrid(Recommender):
                         value = tuple(value)
                     setattr(model, attr, value)
             model._after_load()
+            model._derive_state()
             subs[name] = model
         for key in flat:
             delattr(self, key)
         if hasattr(self, "submodels_"):
             del self.submodels_
         self._cache_models = subs
-        self._cache_maps = None
 
     def _learned_names(self) -> list[str]:
         return [k for k in super()._learned_names() if not k.startswith(_SUB)
@@ -333,8 +337,21 @@ class WeightedHybrid(_Hybrid):
     """
 
     _param_spec: ClassVar[dict] = {
-        "normalisation": Choice(NORMALISATIONS),
-        "refit": Bool(),
+        "models": Any_("a dict name -> model or spec",
+                       help="The sub-models: name -> recommender (fitted or not) or "
+                            "{'class': ..., 'params': ...}."),
+        "weights": Any_("a dict name -> weight, a list of such dicts, or None",
+                        help="Non-negative weight per model (default equal); a list has one "
+                             "dict per activity bucket."),
+        "normalisation": Choice(NORMALISATIONS, help="Per-user normalisation of each model's "
+                                                     "scores before blending."),
+        "refit": Bool(help="Clone and fit every sub-model on the hybrid's data (False: use "
+                           "fitted ones as they are)."),
+        "similarity_model": Str(none_ok=True, help="The sub-model that answers similar_items "
+                                                   "(default: the highest-weighted able one)."),
+        "activity_bins": Any_("a strictly increasing list of integers >= 0, or None",
+                              help="Upper edges of user-activity buckets, each with its own "
+                                   "weights."),
     }
 
     def __init__(self, models: dict | None = None, *, weights: dict | list | None = None,
@@ -517,7 +534,7 @@ class WeightedHybrid(_Hybrid):
                 total /= np.where(wsum > 0, wsum, 1.0).astype(np.float32)
                 self._mask(total, block, np.arange(len(block)), None, None)
                 top, _ = top_n(total, k)
-                out[lo:hi, c] = _ranking_metric(kind, top, rel_block, k)
+                out[lo:hi, c] = _ranking.per_row(kind, top, rel_block, k)
         return out
 
     def fit_weights(self, validation: Interactions | list, *, metric: str = "ndcg@10",
@@ -528,7 +545,9 @@ class WeightedHybrid(_Hybrid):
         Every candidate is scored on the same users from the sub-models' scores computed
         once per block of users (the blends are cheap), so a fine grid costs little more
         than one evaluation. Sets ``weights`` (the parameter, so a refit reproduces it)
-        and the fitted weights, and returns the table of candidates.
+        and the fitted weights, and returns the table of candidates. The per-user metric
+        is the evaluation layer's (:mod:`likewise._ranking`, as in
+        :func:`likewise.metrics.ndcg_at_k`).
 
         The metric of nearby weights differs by less than its noise on a few hundred
         validation users, so the plain arg-max can land anywhere on a flat stretch of the
@@ -589,89 +608,56 @@ class WeightedHybrid(_Hybrid):
         ...          for s in range(3)]  # doctest: +SKIP
         >>> blend.fit_weights(folds, selection="one_se", prefer="cf")  # doctest: +SKIP
         """
-        import pandas as pd
-
         self._check_fitted()
-        kind, k = _parse_metric(metric)
+        kind, k = _ranking.parse_cutoff_metric(metric)
         names = self.model_names_
-        Choice(("best", "one_se")).check("selection", selection)
-        if selection == "one_se" and prefer not in names:
-            raise ConfigError(f"prefer must name one of the models {names} with "
-                              f"selection='one_se', got {prefer!r}")
-        if prefer is not None and prefer not in names:
-            raise ConfigError(f"prefer must be one of {names} or None, got {prefer!r}")
-        if grid is None:
-            if not (isinstance(step, (int, float)) and 0 < step <= 1):
-                raise ConfigError(f"step must be a number in (0, 1], got {step!r}")
-            ticks = round(1 / step)
-            cands = [c for c in itertools.product(range(ticks + 1), repeat=len(names))
-                     if sum(c) == ticks]
-            candidates = np.asarray(cands, dtype=np.float64) / ticks
-        else:
-            candidates = np.asarray([[float(g.get(nm, 0.0)) for nm in names] for g in grid])
-            if (candidates < 0).any() or (candidates.sum(axis=1) <= 0).any():
-                raise ConfigError("every grid entry needs non-negative weights, not all 0")
-            candidates = candidates / candidates.sum(axis=1, keepdims=True)
-        if isinstance(validation, Interactions):
-            folds = [(self, validation)]
-        else:
-            if not isinstance(validation, (list, tuple)) or not validation or not all(
-                    isinstance(f, (list, tuple)) and len(f) == 2 and
-                    all(isinstance(x, Interactions) for x in f) for f in validation):
-                raise DataError("validation must be likewise Interactions or a non-empty list of "
-                                "(fit, validation) Interactions pairs")
-            folds = [(WeightedHybrid(dict(self._cache_models), normalisation=self.normalisation,
-                                     activity_bins=self.activity_bins, refit=True).fit(fit), valid)
-                     for fit, valid in validation]
-        # per bucket: user count, sum and cross-products of the per-user metrics (enough for
-        # every candidate's mean and the variance of any paired difference; no users x
-        # candidates matrix is kept)
-        n_buckets = len(self._bins()) + 1
-        n_c = len(candidates)
-        counts = np.zeros(n_buckets, dtype=np.int64)
-        s1 = np.zeros((n_buckets, n_c))
-        s2 = np.zeros((n_buckets, n_c, n_c))
-        for model, valid in folds:
-            # validation relevance in the fold model's id space
-            rel = _relevance_in(model, valid)
-            uidx = np.nonzero(np.diff(rel.indptr) > 0)[0]
-            if users is not None:
-                wanted = model.users_.index(np.asarray(users).reshape(-1), "ignore")
-                uidx = np.intersect1d(uidx, wanted[wanted >= 0])
-            buckets = model._bucket_of(np.diff(model.user_items_.indptr)[uidx])
-            for lo, hi in _blocks(len(uidx), model._block_rows()):
-                per_user = model._candidate_metrics(rel, uidx[lo:hi], candidates, kind, k)
-                for b in np.unique(buckets[lo:hi]):
-                    rows = per_user[buckets[lo:hi] == b]
-                    counts[b] += len(rows)
-                    s1[b] += rows.sum(axis=0)
-                    s2[b] += rows.T @ rows
-        if not counts.sum():
+        _check_selection(names, selection, prefer)
+        candidates = _weight_candidates(names, step, grid)
+        sums = _MetricSums(len(self._bins()) + 1, len(candidates))
+        for model, valid in self._validation_folds(validation):
+            model._add_fold_metrics(sums, valid, users, candidates, kind, k)
+        if not sums.counts.sum():
             raise DataError("the validation data has no interactions for users the model knows")
-        best, ses, means = [], [], np.full((n_buckets, n_c), np.nan)
-        for b in range(n_buckets):
-            # a bucket without validation users takes the choice made on all of them
-            n, t1, t2 = (counts[b], s1[b], s2[b]) if counts[b] else \
-                (counts.sum(), s1.sum(axis=0), s2.sum(axis=0))
-            mean = t1 / n
-            if counts[b]:
-                means[b] = mean
-            top = int(np.argmax(mean))  # first of equals: candidates are in grid order
-            se = np.zeros(n_c)
-            if n > 1:  # variance of x_c - x_top from the sums, with ddof=1
-                sq = np.diag(t2) - 2 * t2[:, top] + t2[top, top]
-                var = (sq - n * (mean - mean[top]) ** 2) / (n - 1)
-                se = np.sqrt(np.maximum(var, 0.0) / n)
-            if selection == "one_se":
-                within = np.nonzero(mean >= mean[top] - se)[0]
-                lean = candidates[within, names.index(prefer)]
-                top = int(within[np.lexsort((-mean[within], -lean))[0]])
-            best.append(top)
-            ses.append(se)
+        prefer_col = None if selection == "best" else names.index(prefer)
+        best, ses, means = sums.choose(candidates, prefer_col)
         chosen = [{nm: float(round(v, 6)) for nm, v in zip(names, candidates[i])} for i in best]
         self.weights = chosen[0] if self.activity_bins is None else chosen
         self.weights_ = candidates[best].astype(np.float64)
-        table = pd.DataFrame(candidates, columns=[f"w_{nm}" for nm in names])
+        return self._weights_table(candidates, metric, sums.counts, means,
+                                   ses if selection == "one_se" else None, best)
+
+    def _validation_folds(self, validation) -> list[tuple[WeightedHybrid, Interactions]]:
+        """``(fitted hybrid, validation data)`` pairs: this model, or one clone per fold."""
+        if isinstance(validation, Interactions):
+            return [(self, validation)]
+        if not isinstance(validation, (list, tuple)) or not validation or not all(
+                isinstance(f, (list, tuple)) and len(f) == 2 and
+                all(isinstance(x, Interactions) for x in f) for f in validation):
+            raise DataError("validation must be likewise Interactions or a non-empty list of "
+                            "(fit, validation) Interactions pairs")
+        return [(WeightedHybrid(dict(self._cache_models), normalisation=self.normalisation,
+                                activity_bins=self.activity_bins, refit=True).fit(fit), valid)
+                for fit, valid in validation]
+
+    def _add_fold_metrics(self, sums: _MetricSums, valid: Interactions, users: Any,
+                          candidates: np.ndarray, kind: str, k: int) -> None:
+        """Add every candidate's per-user metrics on ``valid`` to ``sums``, by bucket."""
+        rel = _relevance_in(self, valid)  # validation relevance in this model's id space
+        uidx = np.nonzero(np.diff(rel.indptr) > 0)[0]
+        if users is not None:
+            wanted = self.users_.index(np.asarray(users).reshape(-1), "ignore")
+            uidx = np.intersect1d(uidx, wanted[wanted >= 0])
+        buckets = self._bucket_of(np.diff(self.user_items_.indptr)[uidx])
+        for lo, hi in _blocks(len(uidx), self._block_rows()):
+            per_user = self._candidate_metrics(rel, uidx[lo:hi], candidates, kind, k)
+            sums.add(per_user, buckets[lo:hi])
+
+    def _weights_table(self, candidates: np.ndarray, metric: str, counts: np.ndarray,
+                       means: np.ndarray, ses: list | None, best: list[int]):
+        """The candidates with their metric per bucket, best first (see fit_weights)."""
+        import pandas as pd
+
+        table = pd.DataFrame(candidates, columns=[f"w_{nm}" for nm in self.model_names_])
         frames = []
         for b, label in enumerate(_bucket_labels(self._bins())):
             part = table.copy()
@@ -679,11 +665,86 @@ class WeightedHybrid(_Hybrid):
                 part.insert(0, "bucket", label)
                 part["users"] = int(counts[b])
             part[metric] = means[b]
-            if selection == "one_se":
+            if ses is not None:
                 part["se"] = ses[b]
                 part["chosen"] = np.arange(len(candidates)) == best[b]
             frames.append(part.sort_values(metric, ascending=False, kind="stable"))
         return pd.concat(frames, ignore_index=True)
+
+
+class _MetricSums:
+    """Per bucket: user count, sum and cross-products of the candidates' per-user metrics.
+
+    Enough for every candidate's mean and the variance of any paired difference, pooled
+    over folds, without keeping a users x candidates matrix.
+    """
+
+    def __init__(self, n_buckets: int, n_candidates: int):
+        self.counts = np.zeros(n_buckets, dtype=np.int64)
+        self.s1 = np.zeros((n_buckets, n_candidates))
+        self.s2 = np.zeros((n_buckets, n_candidates, n_candidates))
+
+    def add(self, per_user: np.ndarray, buckets: np.ndarray) -> None:
+        for b in np.unique(buckets):
+            rows = per_user[buckets == b]
+            self.counts[b] += len(rows)
+            self.s1[b] += rows.sum(axis=0)
+            self.s2[b] += rows.T @ rows
+
+    def choose(self, candidates: np.ndarray, prefer_col: int | None):
+        """Per bucket: the chosen candidate, the standard errors and the means (NaN for a
+        bucket without users, which takes the choice made on all of them)."""
+        n_c = len(candidates)
+        best, ses, means = [], [], np.full((len(self.counts), n_c), np.nan)
+        for b in range(len(self.counts)):
+            n, t1, t2 = (self.counts[b], self.s1[b], self.s2[b]) if self.counts[b] else \
+                (self.counts.sum(), self.s1.sum(axis=0), self.s2.sum(axis=0))
+            mean = t1 / n
+            if self.counts[b]:
+                means[b] = mean
+            top = int(np.argmax(mean))  # first of equals: candidates are in grid order
+            se = _paired_se(n, mean, t2, top)
+            if prefer_col is not None:  # one standard error rule, leaning on prefer
+                within = np.nonzero(mean >= mean[top] - se)[0]
+                lean = candidates[within, prefer_col]
+                top = int(within[np.lexsort((-mean[within], -lean))[0]])
+            best.append(top)
+            ses.append(se)
+        return best, ses, means
+
+
+def _paired_se(n: int, mean: np.ndarray, t2: np.ndarray, top: int) -> np.ndarray:
+    """Standard error of each candidate's per-user difference to candidate ``top``, from the
+    sums (``t2``: cross-products), with ddof=1; zeros for a single user."""
+    if n <= 1:
+        return np.zeros(len(mean))
+    sq = np.diag(t2) - 2 * t2[:, top] + t2[top, top]
+    var = (sq - n * (mean - mean[top]) ** 2) / (n - 1)
+    return np.sqrt(np.maximum(var, 0.0) / n)
+
+
+def _check_selection(names: list[str], selection: str, prefer: str | None) -> None:
+    Choice(("best", "one_se")).check("selection", selection)
+    if selection == "one_se" and prefer not in names:
+        raise ConfigError(f"prefer must name one of the models {names} with "
+                          f"selection='one_se', got {prefer!r}")
+    if prefer is not None and prefer not in names:
+        raise ConfigError(f"prefer must be one of {names} or None, got {prefer!r}")
+
+
+def _weight_candidates(names: list[str], step: float, grid: list[dict] | None) -> np.ndarray:
+    """(candidates, models) weight vectors summing to 1: the simplex grid or ``grid``."""
+    if grid is None:
+        if not (isinstance(step, (int, float)) and 0 < step <= 1):
+            raise ConfigError(f"step must be a number in (0, 1], got {step!r}")
+        ticks = round(1 / step)
+        cands = [c for c in itertools.product(range(ticks + 1), repeat=len(names))
+                 if sum(c) == ticks]
+        return np.asarray(cands, dtype=np.float64) / ticks
+    candidates = np.asarray([[float(g.get(nm, 0.0)) for nm in names] for g in grid])
+    if (candidates < 0).any() or (candidates.sum(axis=1) <= 0).any():
+        raise ConfigError("every grid entry needs non-negative weights, not all 0")
+    return candidates / candidates.sum(axis=1, keepdims=True)
 
 
 def _bucket_labels(bins: np.ndarray) -> list[str]:
@@ -693,14 +754,6 @@ def _bucket_labels(bins: np.ndarray) -> list[str]:
         labels.append(f"<={edge}" if lo == 0 else f"{lo}-{edge}")
         lo = int(edge) + 1
     return [*labels, f">{bins[-1]}" if len(bins) else "all"]
-
-
-def _parse_metric(metric: str) -> tuple[str, int]:
-    m = re.fullmatch(r"(ndcg|recall|precision|hit_rate)@(\d+)", str(metric))
-    if not m or int(m.group(2)) < 1:
-        raise ConfigError(f"metric must look like 'ndcg@10', 'recall@20', 'precision@5' or "
-                          f"'hit_rate@10', got {metric!r}")
-    return m.group(1), int(m.group(2))
 
 
 def _relevance_in(model: Recommender, data: Interactions) -> sp.csr_matrix:
@@ -716,25 +769,6 @@ def _relevance_in(model: Recommender, data: Interactions) -> sp.csr_matrix:
     rel.sum_duplicates()
     rel.data[:] = 1.0
     return rel
-
-
-def _ranking_metric(kind: str, top: np.ndarray, rel: sp.csr_matrix, k: int) -> np.ndarray:
-    """Per-row binary ranking metric of top-k index lists against a 0/1 CSR (vectorised)."""
-    rows = np.arange(top.shape[0])[:, None]
-    hits = np.asarray(rel[np.broadcast_to(rows, top.shape).ravel(),
-                          np.maximum(top, 0).ravel()]).reshape(top.shape) > 0
-    hits &= top >= 0
-    n_rel = np.diff(rel.indptr)
-    if kind == "ndcg":
-        disc = 1.0 / np.log2(np.arange(2, top.shape[1] + 2))
-        dcg = (hits * disc).sum(axis=1)
-        ideal = np.cumsum(disc)[np.minimum(n_rel, top.shape[1]) - 1]
-        return np.where(n_rel > 0, dcg / np.where(n_rel > 0, ideal, 1), 0.0)
-    if kind == "recall":
-        return hits.sum(axis=1) / np.maximum(n_rel, 1)
-    if kind == "precision":
-        return hits.sum(axis=1) / k
-    return hits.any(axis=1).astype(np.float64)
 
 
 # ---------------------------------------------------------------------------------------
@@ -778,10 +812,20 @@ class SwitchingHybrid(_Hybrid):
     """
 
     _param_spec: ClassVar[dict] = {
-        "user_threshold": Int(0),
-        "item_threshold": Int(0),
-        "cold_item_weight": Float(0.0),
-        "refit": Bool(),
+        "warm": Any_("a recommender or a spec {'class': ..., 'params': ...}",
+                     help="The collaborative model for warm users and items."),
+        "cold_user": Any_("a recommender, a spec {'class': ..., 'params': ...} or None",
+                          help="Serves cold users (default: the warm model)."),
+        "cold_item": Any_("a recommender, a spec {'class': ..., 'params': ...} or None",
+                          help="Scores cold items (default: none; cold items rank last)."),
+        "user_threshold": Int(0, help="Users with fewer training interactions than this are "
+                                      "cold."),
+        "item_threshold": Int(0, help="Items with fewer training interactions than this are "
+                                      "cold."),
+        "cold_item_weight": Float(0.0, help="Scale of cold items' normalised scores relative "
+                                            "to warm items'."),
+        "refit": Bool(help="Clone and fit every sub-model on the hybrid's data (False: use "
+                           "fitted ones as they are)."),
     }
 
     def __init__(self, warm: Any = None, cold_user: Any = None, cold_item: Any = None, *,

@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from .._params import Any_, Bool, Choice, Int, validate
+from .._params import Bool, Choice, FilePath, Int, Str, Union, validate
 from ..data.interactions import Interactions
 from ..data.vocabulary import Vocabulary
 from ..errors import ConfigError, DataError
@@ -138,17 +138,33 @@ class ImageSimilarity(Recommender):
     """
 
     estimates_ratings = False
+    #: items are known from their content, interactions or not
+    knows_items_without_interactions: ClassVar[bool] = True
     _param_spec: ClassVar[dict] = {
-        "image_column": Any_(),
-        "model": Any_(),
-        "batch_size": Int(1),
-        "backend": Choice(("exact", "annoy", "hnsw", "faiss")),
-        "search_dim": Any_(),
-        "rerank": Int(1),
-        "max_pixels": Int(0),
-        "centered": Bool(),
-        "progress": Bool(),
-        "runtime": Choice(("auto", "onnx", "torch")),
+        "image_column": Str(words="a column name",
+                            help="Column of item_metadata holding each item's image path."),
+        "image_root": FilePath(none_ok=True, help="Folder that relative image paths are "
+                                                  "resolved against."),
+        "model": Str(words="a name in likewise.features.images.MODELS",
+                     help="Embedding model ('efficientnet-lite0', or 'resnet50' with your "
+                          "weights file)."),
+        "batch_size": Int(1, help="Images per forward pass."),
+        "cache_dir": FilePath(none_ok=True, help="On-disk embedding cache keyed by file "
+                                                 "content."),
+        "backend": Choice(("exact", "annoy", "hnsw", "faiss"),
+                          help="likewise.index backend for similar_images / similar_items."),
+        "search_dim": Union(Choice(("auto",)), Int(0),
+                            help="First-pass PCA search dimension (0: full vectors; 'auto': "
+                                 "128 from 20,000 images)."),
+        "rerank": Int(1, help="Candidates re-ranked per requested neighbour when search_dim "
+                              "is active."),
+        "max_pixels": Int(0, help="Decompression-bomb limit per image."),
+        "centered": Bool(help="Explicit data: weight items by rating - user mean in the "
+                              "profile."),
+        "progress": Bool(help="Progress bar while embedding."),
+        "runtime": Choice(("auto", "onnx", "torch"),
+                          help="CNN inference engine: ONNX Runtime when installed ('auto'), "
+                               "or PyTorch."),
     }
 
     def __init__(self, *, image_column: str = "image", image_root: str | None = None,
@@ -176,13 +192,6 @@ class ImageSimilarity(Recommender):
         if not isinstance(self.model, str) or self.model not in MODELS:
             raise ConfigError(f"ImageSimilarity: model must be one of "
                               f"{', '.join(map(repr, sorted(MODELS)))}; got {self.model!r}")
-        if not isinstance(self.image_column, str):
-            raise ConfigError(f"ImageSimilarity: image_column must be a column name, got "
-                              f"{self.image_column!r}")
-        d = self.search_dim
-        if d != "auto" and (isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 0):
-            raise ConfigError(f"ImageSimilarity: search_dim must be 'auto' or an integer >= 0, "
-                              f"got {d!r}")
 
     # -- fitting ----------------------------------------------------------------------
     def _fit(self, data: Interactions) -> None:
@@ -286,6 +295,7 @@ class ImageSimilarity(Recommender):
         self._empty_catalogue(ids)
         self.image_root = None
         self._embed(np.arange(len(ids)), np.asarray([str(f) for f in files]))
+        self._derive_state()
         self.fitted_ = True
         return self
 
@@ -332,25 +342,30 @@ class ImageSimilarity(Recommender):
         self.image_paths_ = paths
         self.skipped_ = [[str(p), str(r)] for p, r in getattr(embeddings, "skipped", [])]
         self.embedding_space_ = spec.cache_key()
+        self._derive_state()
         self.fitted_ = True
         return self
 
     # -- search -----------------------------------------------------------------------
     def _index(self):
         """The search index over image rows: full vectors (cosine) or reduced ones (dot)."""
-        if getattr(self, "_cache_index", None) is None:
-            from .. import index
-
-            rows = np.nonzero(self.has_image_)[0]
-            if len(rows) == 0:
-                raise DataError("no item has a readable image; see model.skipped_")
-            if getattr(self, "search_components_", None) is None:
-                self._cache_index = index.build(self.item_vectors_[rows], ids=rows,
-                                                metric="cosine", backend=self.backend)
-            else:
-                self._cache_index = index.build(self._reduce(rows), ids=rows, metric="dot",
-                                                backend=self.backend)
+        if self._cache_index is None:
+            raise DataError("no item has a readable image; see model.skipped_")
         return self._cache_index
+
+    def _derive(self) -> None:
+        # built with the catalogue (fit, from_folder, from_embeddings, load), never by a query
+        from .. import index
+
+        rows = np.nonzero(self.has_image_)[0]
+        if len(rows) == 0:
+            self._cache_index = None
+        elif getattr(self, "search_components_", None) is None:
+            self._cache_index = index.build(self.item_vectors_[rows], ids=rows,
+                                            metric="cosine", backend=self.backend)
+        else:
+            self._cache_index = index.build(self._reduce(rows), ids=rows, metric="dot",
+                                            backend=self.backend)
 
     def _reduce(self, rows: np.ndarray) -> np.ndarray:
         """Catalogue rows projected on the principal axes: ``(x - mean) @ components``."""
@@ -411,8 +426,6 @@ class ImageSimilarity(Recommender):
             scores_out[lo:hi] = np.where(ok, np.take_along_axis(s, order, axis=1), np.nan)
         return rows_out, scores_out
 
-    def _after_load(self) -> None:
-        self._cache_index = None
 
     def _answer(self, rows: np.ndarray, scores: np.ndarray) -> SimilarImages:
         keep = rows >= 0

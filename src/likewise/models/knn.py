@@ -28,7 +28,9 @@ import scipy.sparse as sp
 from .._params import Choice, Float, Int
 from ..errors import ConfigError, UnknownItemError, UnknownUserError
 from . import _knn_kernels as K
-from .base import ON_UNKNOWN, Recommendations, Recommender, _check_choice, _check_n, numba_threads
+from ._retrieval import ItemSets, Request, retrieve
+from ._weighting import bm25_weights
+from .base import Recommendations, Recommender, _check_n, numba_threads
 
 __all__ = ["ItemKNN", "UserKNN"]
 
@@ -129,6 +131,9 @@ def _row_means(m: sp.csr_matrix, fill: float) -> tuple[np.ndarray, np.ndarray]:
     means = np.where(counts > 0, sums / np.maximum(counts, 1), fill)
     return means, rows
 
+
+#: cache attribute of the unit-length rows of the side a model does not index
+_OTHER_SIDE = {True: "_cache_users_cosine", False: "_cache_items_cosine"}
 
 class _Neighborhood(Recommender):
     """Shared machinery of UserKNN and ItemKNN (``_user_based`` picks the orientation)."""
@@ -262,13 +267,24 @@ class _Neighborhood(Recommender):
     def _fit_implicit(self, matrix: sp.csr_matrix) -> None:
         raise NotImplementedError
 
-    # -- cached views ---------------------------------------------------------------------
+    # -- derived views (built by _derive at fit / load, read by queries) ------------
+    def _derive(self) -> None:
+        self._cache_item_users = _transpose(self.user_items_.astype(np.float32))[0]
+        self._cache_neighbors = None
+        if getattr(self, "neighbors_", None) is None and \
+                getattr(self, "dense_similarity_", None) is not None:
+            dense = np.ascontiguousarray(self.dense_similarity_, dtype=np.float32)
+            indptr, indices, data = K.dense_to_csr(dense)
+            self._cache_neighbors = sp.csr_matrix((data, indices, indptr), shape=dense.shape)
+        self._cache_dense = None
+        if getattr(self, "dense_similarity_", None) is None and \
+                getattr(self, "neighbors_", None) is not None:
+            n = self.neighbors_.shape[0]
+            self._cache_dense = self.neighbors_.toarray().astype(np.float32) \
+                if n <= DENSE_LIMIT else np.zeros((0, 0), dtype=np.float32)
+
     def _item_users(self) -> sp.csr_matrix:
-        cached = getattr(self, "_cache_item_users", None)
-        if cached is None:
-            cached, _ = _transpose(self.user_items_.astype(np.float32))
-            self._cache_item_users = cached
-        return cached
+        return self._cache_item_users
 
     def _candidates(self) -> sp.csr_matrix:
         """Row y -> the rows x2 that have y, with ratings (the other side's view)."""
@@ -281,25 +297,13 @@ class _Neighborhood(Recommender):
         """Dense similarity for O(1) lookups when n is small, else an empty array."""
         if getattr(self, "dense_similarity_", None) is not None:
             return self.dense_similarity_
-        cached = getattr(self, "_cache_dense", None)
-        if cached is None:
-            n = self.neighbors_.shape[0]
-            cached = self.neighbors_.toarray().astype(np.float32) if n <= DENSE_LIMIT else \
-                np.zeros((0, 0), dtype=np.float32)
-            self._cache_dense = cached
-        return cached
+        return self._cache_dense
 
     def _neighbors(self) -> sp.csr_matrix:
         """Each row's neighbours as CSR (indices sorted), from the dense store if needed."""
         if getattr(self, "neighbors_", None) is not None:
             return self.neighbors_
-        cached = getattr(self, "_cache_neighbors", None)
-        if cached is None:
-            dense = np.ascontiguousarray(self.dense_similarity_, dtype=np.float32)
-            indptr, indices, data = K.dense_to_csr(dense)
-            cached = sp.csr_matrix((data, indices, indptr), shape=dense.shape)
-            self._cache_neighbors = cached
-        return cached
+        return self._cache_neighbors
 
     # -- explicit prediction ----------------------------------------------------------------
     def _predict_xy(self, xs, ys, cand: sp.csr_matrix, y_bias: np.ndarray, nbrs=None,
@@ -372,18 +376,25 @@ class _Neighborhood(Recommender):
         raise NotImplementedError
 
     # -- neighbours -----------------------------------------------------------------------
+    def _unit_rows(self, users: bool):
+        """Unit-length user (or item) rows and their transpose, for on-the-fly cosine."""
+        m = self.user_items_.astype(np.float64)
+        x_mat = m if users else _transpose(m)[0]
+        norms = np.sqrt(np.asarray(x_mat.multiply(x_mat).sum(axis=1)).ravel())
+        x_mat = sp.csr_matrix(sp.diags(1.0 / np.where(norms > 0, norms, 1.0)) @ x_mat)
+        return x_mat, _transpose(x_mat)[0]
+
+    def _prepare_queries(self) -> None:
+        # the side the model does not index (similar_users of ItemKNN, similar_items of
+        # UserKNN in implicit mode) is computed per query unless prepared: a copy of the
+        # data, so only on request
+        users = not self._user_based
+        setattr(self, _OTHER_SIDE[users], self._unit_rows(users))
+
     def _other_side_neighbors(self, query_rows: np.ndarray, n: int, users: bool):
         """Cosine neighbours computed on the fly for the side the model does not index."""
-        key = "_cache_users_cosine" if users else "_cache_items_cosine"
-        cached = getattr(self, key, None)
-        if cached is None:  # unit-length rows and their transpose, built once
-            m = self.user_items_.astype(np.float64)
-            x_mat = m if users else _transpose(m)[0]
-            norms = np.sqrt(np.asarray(x_mat.multiply(x_mat).sum(axis=1)).ravel())
-            x_mat = sp.csr_matrix(sp.diags(1.0 / np.where(norms > 0, norms, 1.0)) @ x_mat)
-            cached = (x_mat, _transpose(x_mat)[0])
-            setattr(self, key, cached)
-        x_mat, t_mat = cached
+        cached = getattr(self, _OTHER_SIDE[users], None)
+        x_mat, t_mat = cached if cached is not None else self._unit_rows(users)
         sub = x_mat[query_rows]
         qi, qx, qv = _csr_parts(sub)
         ti, tx, tv = _csr_parts(t_mat)
@@ -418,22 +429,18 @@ class _Neighborhood(Recommender):
         """
         self._check_fitted()
         _check_n(n)
-        _check_choice("on_unknown", on_unknown, ON_UNKNOWN)
-        users = np.asarray(users)
-        if users.ndim == 0:
-            users = users.reshape(1)
-        u = self.users_.index(users, "raise" if on_unknown == "raise" else "ignore",
-                              error=UnknownUserError, what="user")
+        users, u = self._lookup(self.users_, users, on_unknown, "user")
         n_eff = min(n, max(len(self.users_) - 1, 1))
         idx = np.full((len(users), n_eff), -1, dtype=np.int64)
         sims = np.full((len(users), n_eff), np.nan, dtype=np.float32)
         known = u >= 0
         if known.any():
             if self._user_based:
-                ki, ks = self._query_neighbors(u[known], n_eff)
+                ranked = self._query_neighbors(u[known], n_eff)
             else:
-                ki, ks = self._other_side_neighbors(u[known], n_eff, users=True)
-            idx[known], sims[known] = ki, ks
+                ranked = self._other_side_neighbors(u[known], n_eff, users=True)
+            request = Request(n_eff, len(self.users_), ItemSets.one_each(u[known]))
+            idx[known], sims[known] = retrieve(request, ranked=ranked)
         return Recommendations(users=users, items=self.users_.ids_of(idx), scores=sims,
                                fallback=~known, item_indices=idx, query_name="query_user")
 
@@ -552,14 +559,26 @@ class UserKNN(_Neighborhood):
     _implicit_similarities = ("jaccard", "cosine")
     _default_implicit = "jaccard"
     _param_spec: ClassVar[dict] = {
-        "k": Int(1),
-        "min_k": Int(1),
-        "similarity": Choice((None,) + EXPLICIT_SIMILARITIES),
-        "shrinkage": Float(0.0, none_ok=True),
-        "min_support": Int(1),
-        "prediction": Choice((None,) + PREDICTIONS),
-        "mode": Choice(("auto", "explicit", "implicit")),
-        "max_neighbors": Int(1, none_ok=True),
+        "k": Int(1, help="Neighbours used per prediction (explicit) or per user (implicit "
+                         "votes)."),
+        "min_k": Int(1, help="Fewest positive-similarity neighbours a rating estimate needs "
+                          "(else the base term)."),
+        "similarity": Choice((None,) + EXPLICIT_SIMILARITIES,
+                             help="Default: pearson_baseline for ratings, jaccard for implicit "
+                                  "data."),
+        "shrinkage": Float(0.0, none_ok=True,
+                           help="Shrink similarities by support n: sim * (n - 1) / (n - 1 + "
+                                "shrinkage) (default 100 for pearson_baseline, else 0)."),
+        "min_support": Int(1, help="Similarities of rows with fewer common items (or likes) are 0."),
+        "prediction": Choice((None,) + PREDICTIONS,
+                             help="Rating prediction rule (default baseline); explicit mode "
+                                  "only."),
+        "mode": Choice(("auto", "explicit", "implicit"),
+                       help="'auto' follows the data's kind; 'implicit' forces top-N on "
+                            "rated data."),
+        "max_neighbors": Int(1, none_ok=True,
+                             help="Neighbours stored per user in explicit mode (default: all "
+                                  "up to 4,096 users, else max(5k, 200))."),
     }
 
     def __init__(self, *, k: int = 40, min_k: int = 1, similarity: str | None = None,
@@ -580,19 +599,21 @@ class UserKNN(_Neighborhood):
         # Nothing to precompute: all-pairs user similarity is quadratic in popular items,
         # while one query touches only the users sharing its items.
         self.user_sizes_ = np.diff(matrix.indptr).astype(np.int64)
-        self._binary()  # build the item -> users index now, not on the first query
+
+    def _derive(self) -> None:
+        super()._derive()
+        if self.mode_ == "explicit":
+            return
+        # the item -> users index, float64 / int64 / int32 exactly as the kernels take
+        # them: no per-query casts
+        ones = np.ones(self.user_items_.nnz, dtype=np.float64)
+        t = self._item_users()
+        self._cache_binary = (self.user_items_.indptr.astype(np.int64),
+                              self.user_items_.indices.astype(np.int32), ones,
+                              t.indptr.astype(np.int64), t.indices.astype(np.int32), ones)
 
     def _binary(self):
-        cached = getattr(self, "_cache_binary", None)
-        if cached is None:
-            # float64 / int64 / int32 exactly as the kernels take them: no per-query casts
-            ones = np.ones(self.user_items_.nnz, dtype=np.float64)
-            t = self._item_users()
-            cached = (self.user_items_.indptr.astype(np.int64),
-                      self.user_items_.indices.astype(np.int32), ones,
-                      t.indptr.astype(np.int64), t.indices.astype(np.int32), ones)
-            self._cache_binary = cached
-        return cached
+        return self._cache_binary
 
     def _metric(self) -> int:
         return K.JACCARD if self.similarity_ == "jaccard" else K.BINARY_COSINE
@@ -720,16 +741,28 @@ class ItemKNN(_Neighborhood):
     _implicit_similarities = ("bm25", "tfidf", "cosine", "jaccard")
     _default_implicit = "bm25"
     _param_spec: ClassVar[dict] = {
-        "k": Int(1),
-        "min_k": Int(1),
-        "similarity": Choice((None,) + EXPLICIT_SIMILARITIES + ("bm25", "tfidf")),
-        "shrinkage": Float(0.0, none_ok=True),
-        "min_support": Int(1),
-        "prediction": Choice((None,) + PREDICTIONS),
-        "mode": Choice(("auto", "explicit", "implicit")),
-        "max_neighbors": Int(1, none_ok=True),
-        "bm25_k1": Float(0.0),
-        "bm25_b": Float(0.0, 1.0),
+        "k": Int(1, help="Explicit: neighbours per prediction; implicit: neighbours kept per "
+                         "item."),
+        "min_k": Int(1, help="Fewest positive-similarity neighbours a rating estimate needs "
+                          "(else the base term)."),
+        "similarity": Choice((None,) + EXPLICIT_SIMILARITIES + ("bm25", "tfidf"),
+                             help="Default: pearson_baseline for ratings, bm25 for implicit "
+                                  "data."),
+        "shrinkage": Float(0.0, none_ok=True,
+                           help="Shrink similarities by support n: sim * (n - 1) / (n - 1 + "
+                                "shrinkage) (default 100 for pearson_baseline, else 0)."),
+        "min_support": Int(1, help="Similarities of rows with fewer common items (or likes) are 0."),
+        "prediction": Choice((None,) + PREDICTIONS,
+                             help="Rating prediction rule (default baseline); explicit mode "
+                                  "only."),
+        "mode": Choice(("auto", "explicit", "implicit"),
+                       help="'auto' follows the data's kind; 'implicit' forces top-N on "
+                            "rated data."),
+        "max_neighbors": Int(1, none_ok=True,
+                             help="Neighbours stored per item in explicit mode (default: all "
+                                  "up to 4,096 items, else max(5k, 200))."),
+        "bm25_k1": Float(0.0, help="BM25 saturation (implicit's BM25Recommender default)."),
+        "bm25_b": Float(0.0, 1.0, help="BM25 length normalisation."),
     }
 
     def __init__(self, *, k: int = 40, min_k: int = 1, similarity: str | None = None,
@@ -807,8 +840,10 @@ def item_weights(matrix: sp.csr_matrix, similarity: str, k1: float = 1.2,
     """Entry weights of a users x items CSR for implicit item-item similarity.
 
     Mirrors the ``implicit`` library: items are the "documents" and users the "terms".
-    ``bm25``: ``v (k1 + 1) / (k1 * norm_i + v) * idf_u`` with
-    ``idf_u = log(n_items) - log1p(n_u)`` and ``norm_i = 1 - b + b * len_i / mean len``;
+    ``bm25``: :func:`likewise.models._weighting.bm25_weights`,
+    ``v (k1 + 1) / (k1 * norm_i + v) * idf_u`` with
+    ``idf_u = log(n_items) - log1p(n_u)`` and ``norm_i = 1 - b + b * len_i / mean len``
+    (``k1``, ``b`` default to ItemKNN's, those of implicit's ``BM25Recommender``);
     ``tfidf``: ``sqrt(v) * idf_u``, each item column L2-normalised; ``cosine``: ``v / ||item column||``; ``jaccard``: 1.
 
     Examples
@@ -823,6 +858,8 @@ def item_weights(matrix: sp.csr_matrix, similarity: str, k1: float = 1.2,
     rows = np.repeat(np.arange(n_users), np.diff(matrix.indptr))
     if similarity == "jaccard":
         return np.ones(matrix.nnz, dtype=np.float32)
+    if similarity == "bm25":
+        return bm25_weights(matrix, k1, b)[0]
     if similarity == "cosine":
         norms = np.sqrt(np.bincount(cols, weights=v * v, minlength=n_items))
         return (v / np.where(norms > 0, norms, 1.0)[cols]).astype(np.float32)
@@ -831,8 +868,4 @@ def item_weights(matrix: sp.csr_matrix, similarity: str, k1: float = 1.2,
         w = np.sqrt(v) * idf[rows]
         norms = np.sqrt(np.bincount(cols, weights=w * w, minlength=n_items))
         return (w / np.where(norms > 0, norms, 1.0)[cols]).astype(np.float32)
-    if similarity == "bm25":
-        lengths = np.bincount(cols, weights=v, minlength=n_items)
-        norm = (1.0 - b) + b * lengths / lengths.mean()
-        return (v * (k1 + 1.0) / (k1 * norm[cols] + v) * idf[rows]).astype(np.float32)
     raise ConfigError(f"unknown implicit similarity {similarity!r}")

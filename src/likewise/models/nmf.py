@@ -104,9 +104,13 @@ class NMF(FactorScoring, Recommender):
 
     requires_explicit: ClassVar[bool] = True
     _param_spec: ClassVar[dict] = {
-        "factors": Int(1), "epochs": Int(1), "regularization": Float(0),
-        "init_low": Float(0), "init_high": Float(0, low_open=True),
-        "random_state": RandomState(),
+        "factors": Int(1, help="Number of latent factors."),
+        "epochs": Int(1, help="Multiplicative-update epochs."),
+        "regularization": Float(0, help="Penalty on user and item factors, per rating."),
+        "init_low": Float(0, help="Lower end of the uniform initial factors."),
+        "init_high": Float(0, low_open=True, help="Upper end (excluded) of the uniform "
+                                                  "initial factors."),
+        "random_state": RandomState(help="Seed for the initial factors."),
     }
 
     def __init__(self, factors: int = 15, epochs: int = 50, regularization: float = 0.06,

@@ -45,12 +45,18 @@ class Popularity(Recommender):
 
     estimates_ratings = False
     _param_spec = {
-        "method": Choice(("count", "mean", "weighted", "trending")),
-        "min_count": Int(1),
-        "m": Float(0.0, none_ok=True),
-        "m_quantile": Float(0.0, 1.0),
-        "half_life_days": Float(0.0, low_open=True),
-        "reference_time": Int(none_ok=True),
+        "method": Choice(("count", "mean", "weighted", "trending"),
+                         help="Interaction count, mean rating, IMDB weighted rating or "
+                              "time-decayed counts."),
+        "min_count": Int(1, help="Items with fewer interactions score lowest (mean method)."),
+        "m": Float(0.0, none_ok=True, help="Vote-count threshold of the weighted rating "
+                                           "(default: from m_quantile)."),
+        "m_quantile": Float(0.0, 1.0, help="Quantile of the items' counts used as m when m is "
+                                           "None."),
+        "half_life_days": Float(0.0, low_open=True, help="Half-life of the trending decay, in "
+                                                         "days."),
+        "reference_time": Int(none_ok=True, help="'Now' for trending, in Unix seconds "
+                                                 "(default: the newest timestamp)."),
     }
 
     def __init__(self, *, method: str = "count", min_count: int = 1, m: float | None = None,

@@ -80,10 +80,20 @@ class SVD(FactorScoring, Recommender):
 
     requires_explicit: ClassVar[bool] = True
     _param_spec: ClassVar[dict] = {
-        "factors": Int(1), "epochs": Int(1), "learning_rate": Float(0, low_open=True),
-        "regularization": Float(0), "init_mean": Float(), "init_std": Float(0),
-        "biased": Bool(), "shuffle": Bool(), "num_threads": Int(0),
-        "random_state": RandomState(),
+        "factors": Int(1, help="Number of latent factors."),
+        "epochs": Int(1, help="Passes of SGD over the ratings."),
+        "learning_rate": Float(0, low_open=True, help="SGD step size for every parameter."),
+        "regularization": Float(0, help="L2 penalty for every parameter."),
+        "init_mean": Float(help="Mean of the normal initial factors."),
+        "init_std": Float(0, help="Standard deviation of the normal initial factors."),
+        "biased": Bool(help="Learn the global mean and user / item biases (False: plain "
+                            "matrix factorisation)."),
+        "shuffle": Bool(help="Visit the ratings in a new random order every epoch (False: "
+                             "user by user)."),
+        "num_threads": Int(0, help="1: exact sequential SGD; more (0 = all cores): parallel "
+                                   "Hogwild! SGD, not bit-reproducible."),
+        "random_state": RandomState(help="Seed for the initialisation and the visiting "
+                                         "order."),
     }
 
     def __init__(self, factors: int = 100, epochs: int = 20, learning_rate: float = 0.005,

@@ -14,13 +14,14 @@ Requires the ``torch`` extra: ``pip install likewise[torch]``.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 
-from .._params import Any_, Bool, Choice, Float, Int, RandomState, check_random_state, seed_from
+from .._fs import install_dir, staging_dir
+from .._params import (Bool, Choice, FilePath, Float, Int, RandomState, Str, Union,
+                       check_random_state, seed_from)
 from ..data.interactions import Interactions
 from ..errors import ConfigError, DataError, ModelFormatError, require
 from ._factors import FactorScoring
@@ -101,11 +102,29 @@ class TorchMF(FactorScoring, Recommender):
     """
 
     _param_spec: ClassVar[dict] = {
-        "factors": Int(1), "epochs": Int(1), "learning_rate": Float(0, low_open=True),
-        "regularization": Float(0), "batch_size": Int(1), "loss": Choice(("mse", "bpr")),
-        "validation_fraction": Float(0, 0.9), "patience": Int(1), "init_std": Float(0),
-        "device": Any_(), "compile": Bool(), "checkpoint_dir": Any_(), "resume": Bool(),
-        "num_threads": Int(0), "random_state": RandomState(),
+        "factors": Int(1, help="Embedding size."),
+        "epochs": Int(1, help="Maximum passes over the training interactions."),
+        "learning_rate": Float(0, low_open=True, help="Adam step size."),
+        "regularization": Float(0, help="L2 penalty on the embeddings and biases in a batch, "
+                                        "per example."),
+        "batch_size": Int(1, help="Examples per mini-batch."),
+        "loss": Choice(("mse", "bpr"), help="Squared error on ratings, or BPR with one sampled "
+                                            "negative per interaction."),
+        "validation_fraction": Float(0, 0.9, help="Share held out for early stopping (0 "
+                                                  "disables it)."),
+        "patience": Int(1, help="Stop after this many epochs without a better validation "
+                                "loss."),
+        "init_std": Float(0, help="Standard deviation of the initial embeddings."),
+        "device": Union(Choice(("auto", "cpu", "cuda")),
+                        Str(pattern=r"cuda:\d+", words="'cuda:N'"),
+                        help="'auto': CUDA when available, else CPU."),
+        "compile": Bool(help="Wrap the loss in torch.compile."),
+        "checkpoint_dir": FilePath(none_ok=True, help="Write the training state there after "
+                                                      "every epoch."),
+        "resume": Bool(help="Continue from the state in checkpoint_dir when there is one."),
+        "num_threads": Int(0, help="CPU threads for torch during fit (0 = torch's default)."),
+        "random_state": RandomState(help="Seed for the initialisation, the validation split, "
+                                         "shuffling and negatives."),
     }
 
     def __init__(self, factors: int = 64, epochs: int = 50, learning_rate: float = 0.005,
@@ -137,14 +156,6 @@ class TorchMF(FactorScoring, Recommender):
         if self.loss == "mse" and not data.is_explicit:
             raise DataError("TorchMF(loss='mse') needs explicit ratings; use loss='bpr' for "
                             "implicit data")
-        if not isinstance(self.device, str) or not (
-                self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
-            raise ConfigError(f"TorchMF: device must be 'auto', 'cpu', 'cuda' or 'cuda:N', "
-                              f"got {self.device!r}")
-        if self.checkpoint_dir is not None and not isinstance(self.checkpoint_dir,
-                                                              (str, os.PathLike)):
-            raise ConfigError(f"TorchMF: checkpoint_dir must be a path or None, got "
-                              f"{self.checkpoint_dir!r}")
         if self.resume and self.checkpoint_dir is None:
             raise ConfigError("TorchMF: resume=True needs a checkpoint_dir")
 
@@ -280,8 +291,6 @@ class TorchMF(FactorScoring, Recommender):
 
     def _save_checkpoint(self, ckpt: Path, params, opt, epoch, best, best_epoch, history,
                          best_state, data) -> None:
-        tmp = ckpt.with_name(ckpt.name + ".part")
-        tmp.mkdir(parents=True, exist_ok=True)
         arrays = {f"param.{k}": v.detach().cpu().numpy() for k, v in params.items()}
         if best_state is not None:
             arrays.update({f"best.{k}": v for k, v in best_state.items()})
@@ -292,17 +301,17 @@ class TorchMF(FactorScoring, Recommender):
                 arrays[f"adam.{k}.exp_avg"] = st["exp_avg"].detach().cpu().numpy()
                 arrays[f"adam.{k}.exp_avg_sq"] = st["exp_avg_sq"].detach().cpu().numpy()
                 steps[k] = float(st["step"])
-        for name, arr in arrays.items():
-            np.save(tmp / f"{name}.npy", arr, allow_pickle=False)
         meta = {"epoch": epoch, "best": best if np.isfinite(best) else None,
                 "best_epoch": best_epoch, "history": history, "steps": steps,
                 "fingerprint": self._fingerprint(data), "arrays": sorted(arrays)}
-        (tmp / "checkpoint.json").write_text(json.dumps(meta))
-        if ckpt.exists():
-            import shutil
-
-            shutil.rmtree(ckpt)
-        os.replace(tmp, ckpt)
+        ckpt.parent.mkdir(parents=True, exist_ok=True)
+        # the previous checkpoint stays in place (and loadable) until this one is complete
+        with staging_dir(ckpt) as tmp:
+            for name, arr in arrays.items():
+                with open(tmp / f"{name}.npy", "wb") as fh:
+                    np.save(fh, arr, allow_pickle=False)
+            (tmp / "checkpoint.json").write_text(json.dumps(meta))
+            install_dir(tmp, ckpt, "checkpoint", marker="checkpoint.json")
 
     def _load_checkpoint(self, torch, ckpt: Path, params, opt, data, device):
         meta = json.loads((ckpt / "checkpoint.json").read_text())
