@@ -265,7 +265,7 @@ def _scale_userknn(data, queries: int, seed: int) -> list:
         u = int(by_degree[min(len(deg) - 1, int(len(deg) * pct / 100))])
         uid = data.users.ids[u]
         uknn.recommend([uid], n=10)
-        best = min(_timed(lambda: uknn.recommend([uid], n=10)) for _ in range(3))
+        best = min(_timed(lambda uid=uid: uknn.recommend([uid], n=10)) for _ in range(3))
         tail.append([f"UserKNN top-10 for the p{pct} most active user ({deg[u]} likes), "
                      "best-of-3 wall ms", round(best * 1000, 1), "", ""])
     return tail + [

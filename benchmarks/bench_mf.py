@@ -221,7 +221,7 @@ def bench_topn(args) -> None:
         hp = dict(factors=args.factors, regularization=args.regularization,
                   iterations=args.iterations, alpha=alpha)
         fits_lw, fits_peer, nd_lw, nd_peer = [], [], [], []
-        for rep in range(args.repeats):
+        for _ in range(args.repeats):
             n, f = run_lw(likewise.ImplicitALS(random_state=args.seed, **hp))
             nd_lw.append(n), fits_lw.append(f)
             n, f = run_peer(AlternatingLeastSquares(random_state=args.seed, **hp))

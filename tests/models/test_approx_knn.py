@@ -45,7 +45,7 @@ def reference_scores(model: ApproxUserKNN, user_idx: np.ndarray) -> np.ndarray:
     sims[np.arange(len(user_idx)), user_idx] = -np.inf
     binary = (model.user_items_.toarray() != 0).astype(np.float64)
     out = []
-    for row, sim in enumerate(sims):
+    for sim in sims:
         nbrs = np.argsort(-sim, kind="stable")[: model.k]
         w = np.clip(sim[nbrs], 0, None)
         votes = w @ binary[nbrs]

@@ -247,7 +247,7 @@ def tune(model, param_grid: dict | None = None, data: Interactions | None = None
                                             and sys.stderr.isatty()))
     rows = []
     try:
-        for c, params in enumerate(candidates):
+        for params in candidates:
             fold_scores = []
             for split in splits:
                 candidate = model.clone().set_params(**params)
