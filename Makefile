@@ -5,7 +5,7 @@ PY      = $(VENV)/bin/python
 PIP     = $(PY) -m pip --disable-pip-version-check -q
 export PIP_CONSTRAINT = $(CURDIR)/constraints.txt
 
-.PHONY: quickstart test venv venv-core bench-venv lint clean
+.PHONY: quickstart test venv venv-core bench-venv lint typecheck clean
 
 # Core install only: what a user of the quickstart needs.
 $(VENV)/.core-installed: pyproject.toml constraints.txt
@@ -24,7 +24,10 @@ venv: $(VENV)/.test-installed
 quickstart: $(VENV)/.core-installed
 	$(VENV)/bin/likewise quickstart
 
+# CI runs this (.ci/run): the lint rules and the type check first (seconds), then the suite.
 test: $(VENV)/.test-installed
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/mypy
 	$(PY) -m pytest -n 2 -q
 
 # A separate environment with the peer libraries (scikit-surprise, implicit) for benchmarks.
@@ -35,5 +38,9 @@ bench-venv:
 lint: $(VENV)/.test-installed
 	$(VENV)/bin/ruff check src tests benchmarks
 
+# mypy on the public API listed in pyproject.toml [tool.mypy]
+typecheck: $(VENV)/.test-installed
+	$(VENV)/bin/mypy
+
 clean:
-	rm -rf $(VENV) benchmarks/.venv build *.egg-info src/*.egg-info
+	rm -rf $(VENV) benchmarks/.venv build *.egg-info src/*.egg-info .mypy_cache
