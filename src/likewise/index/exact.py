@@ -6,12 +6,21 @@ query in a small buffer, touching each score once and rejecting almost all of th
 one comparison against the current k-th best. That beats ``argpartition`` (several
 passes over each row) and matches or beats faiss' ``IndexFlatIP``. :func:`reference_search`
 is the plain NumPy version the kernel is tested against.
+
+Small searches (one user's or one item's query: fewer than :data:`SERIAL_MAX_WORK`
+multiply-adds) compute their products with :func:`serial_dot` in the calling thread
+instead: no BLAS thread pool is woken (on a busy machine each wake-up can cost
+milliseconds) and no process-wide thread limit is touched, so any number of threads can
+search at once. Larger searches limit the BLAS to one thread while their own threads run
+blocks; the limit is counted, so concurrent searches set it once and the last one out
+restores it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from pathlib import Path
 from typing import ClassVar
 
@@ -20,12 +29,17 @@ import numpy as np
 from .._params import Int
 from .base import Index, sort_rows
 
-__all__ = ["ExactIndex", "reference_search"]
+__all__ = ["SERIAL_MAX_WORK", "ExactIndex", "reference_dot", "reference_search", "serial_dot"]
 
 #: bytes of one block of scores (queries x stored vectors)
 _BLOCK_BYTES = 4 * 2**20
 #: above this k the merge buffer scan gets slow; use argpartition instead
 _KERNEL_MAX_K = 256
+#: searches with fewer multiply-adds (queries x stored x dim) than this run serially in the
+#: calling thread (one 27k x 32 item-factor query is 0.9M): the serial product costs under
+#: ~1 ms there, while a BLAS call that wakes its threads waited 8-16 ms whenever another
+#: process held a core (benchmarks/results/latency.md)
+SERIAL_MAX_WORK = 1 << 23
 
 
 def _kernel():
@@ -77,23 +91,116 @@ def _kernel():
 _MERGE = None
 
 
-def _blas_single_thread():
-    """A context that limits the BLAS to one thread (no-op without threadpoolctl).
+def _product():
+    """Compile (once, cached on disk) :func:`serial_dot`'s kernel."""
+    global _PRODUCT
+    if _PRODUCT is not None:
+        return _PRODUCT
+    import numba
+
+    @numba.njit(fastmath=True, cache=True, nogil=True)
+    def product(left, right, out):
+        # four stored vectors per pass: each is read once for every query row of the
+        # block and four sums run side by side (1.5-1.8x one at a time); fastmath lets
+        # LLVM vectorise and reorder the sums over the dimensions, as a BLAS does
+        n, dim = right.shape
+        head = n - n % 4
+        for j in range(0, head, 4):
+            for r in range(left.shape[0]):
+                s0 = s1 = s2 = s3 = np.float32(0.0)
+                for f in range(dim):
+                    u = left[r, f]
+                    s0 += u * right[j, f]
+                    s1 += u * right[j + 1, f]
+                    s2 += u * right[j + 2, f]
+                    s3 += u * right[j + 3, f]
+                out[r, j], out[r, j + 1], out[r, j + 2], out[r, j + 3] = s0, s1, s2, s3
+        for j in range(head, n):
+            for r in range(left.shape[0]):
+                s = np.float32(0.0)
+                for f in range(dim):
+                    s += left[r, f] * right[j, f]
+                out[r, j] = s
+
+    _PRODUCT = product
+    return product
+
+
+_PRODUCT = None
+
+
+def serial_dot(left: np.ndarray, right: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``left @ right.T`` in float32, computed serially in the calling thread (numba).
+
+    For small blocks (a handful of query rows), where waking a BLAS thread pool costs more
+    than the product; ``reference_dot`` is the NumPy version it is tested against.
+
+    Parameters
+    ----------
+    left : (m, d) float32 array
+    right : (n, d) float32 array
+    out : (m, n) float32 array, optional
+        Written in place when given (C-contiguous).
+    """
+    left = np.ascontiguousarray(left, dtype=np.float32)
+    right = np.ascontiguousarray(right, dtype=np.float32)
+    if out is None:
+        out = np.empty((left.shape[0], right.shape[0]), dtype=np.float32)
+    if out.size:
+        _product()(left, right, out)
+    return out
+
+
+def reference_dot(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Plain NumPy ``left @ right.T`` in float64 (the oracle of :func:`serial_dot`)."""
+    return np.asarray(left, np.float64) @ np.asarray(right, np.float64).T
+
+
+class _BlasOneThread:
+    """Limits the BLAS to one thread while any search inside it runs (counted, thread-safe).
 
     Our own threads each run one block's product; a multithreaded BLAS inside them would
     oversubscribe the cores, and OpenBLAS' spinning threads are very slow on busy machines.
+    The limit is process-wide state, so the first search in sets it and the last one out
+    restores it (a plain ``threadpoolctl`` context per search would let overlapping
+    searches restore each other's limit in the wrong order). A no-op without threadpoolctl.
     """
-    global _CONTROLLER
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
-        return contextlib.nullcontext()
-    if _CONTROLLER is None:
-        _CONTROLLER = ThreadpoolController()
-    return _CONTROLLER.limit(limits=1, user_api="blas")
+
+    _lock = threading.Lock()
+    _depth = 0
+    _limiter = None
+    _controller = None
+
+    def __enter__(self):
+        cls = type(self)
+        with cls._lock:
+            if cls._depth == 0:
+                cls._limiter = self._limit()
+            cls._depth += 1
+        return self
+
+    def __exit__(self, *exc):
+        cls = type(self)
+        with cls._lock:
+            cls._depth -= 1
+            if cls._depth == 0 and cls._limiter is not None:
+                cls._limiter.restore_original_limits()
+                cls._limiter = None
+
+    @classmethod
+    def _limit(cls):
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+            return None
+        if cls._controller is None:
+            cls._controller = ThreadpoolController()
+        return cls._controller.limit(limits=1, user_api="blas")
 
 
-_CONTROLLER = None
+def _blas_single_thread() -> _BlasOneThread:
+    """The counted one-thread BLAS limit (for callers that run their own blocked products)."""
+    return _BlasOneThread()
 
 
 def _search_blocks(data: np.ndarray, sqnorms: np.ndarray | None, q: np.ndarray, k: int,
@@ -102,12 +209,15 @@ def _search_blocks(data: np.ndarray, sqnorms: np.ndarray | None, q: np.ndarray, 
 
     Query blocks are spread over ``num_threads`` threads (0: all cores); each computes its
     block against every block of stored vectors and merges it into its running top-k.
+    Searches below :data:`SERIAL_MAX_WORK` run in the calling thread with
+    :func:`serial_dot`.
     """
     n, nq = data.shape[0], q.shape[0]
     if k > _KERNEL_MAX_K:
         return _search_argpartition(data, sqnorms, q, k)
     merge = _kernel()
-    workers = max(1, num_threads or os.cpu_count() or 1)
+    serial = nq * n * data.shape[1] < SERIAL_MAX_WORK
+    workers = 1 if serial else max(1, num_threads or os.cpu_count() or 1)
     cols = min(n, 4096)
     # the block shape must not depend on the thread count: BLAS rounding depends on it
     rows = max(16, min(nq, _BLOCK_BYTES // (4 * cols)))
@@ -123,12 +233,15 @@ def _search_blocks(data: np.ndarray, sqnorms: np.ndarray | None, q: np.ndarray, 
         for c0 in range(0, n, cols):
             c1 = min(n, c0 + cols)
             out = buf[: (r1 - r0) * (c1 - c0)].reshape(r1 - r0, c1 - c0)
-            np.matmul(qb, data[c0:c1].T, out=out)
+            if serial:
+                serial_dot(qb, data[c0:c1], out=out)
+            else:
+                np.matmul(qb, data[c0:c1].T, out=out)
             bias = zeros[: c1 - c0] if sqnorms is None else sqnorms[c0:c1]
             merge(out, alpha, bias, c0, top_s[r0:r1], top_i[r0:r1])
 
     starts = list(range(0, nq, rows))
-    with _blas_single_thread():
+    with contextlib.nullcontext() if serial else _BlasOneThread():
         if len(starts) == 1 or workers == 1:
             for r0 in starts:
                 run(r0)
@@ -225,7 +338,11 @@ class ExactIndex(Index):
             np.save(fh, np.ascontiguousarray(self._data), allow_pickle=False)
         return ["vectors.npy"]
 
-    def _load_files(self, directory: Path, mmap: bool) -> None:
-        self._data = np.load(directory / "vectors.npy", allow_pickle=False,
-                             mmap_mode="r" if mmap else None)
+    def _load_files(self, saved, mmap: bool) -> None:
+        # load() verified every file already (when asked to)
+        data = saved.array("vectors.npy", mmap=mmap, verify=False)
+        if data.dtype.kind != "f" or data.shape != (len(self), self.dim):
+            raise ValueError(f"vectors.npy holds a {data.dtype} array of shape {data.shape}, "
+                             f"not ({len(self)}, {self.dim}) floats")
+        self._data = data
         self._sqnorms = self._norms_of(self._data)
