@@ -30,8 +30,8 @@ Performance notes: images are decoded by a small thread pool while the network r
 runs under ``torch.inference_mode`` in channels-last layout. By default glibc's malloc
 serves every large activation buffer with a fresh ``mmap`` and returns it to the OS after
 each layer, so the next layer page-faults it in again (about half of the CPU time of
-batched inference on 2 cores). While :func:`embed_images` or :func:`embed_image` runs
-(Linux with glibc only), likewise therefore sets ``mallopt(M_MMAP_MAX, 0)`` and
+batched inference on 2 cores). While :func:`embed_images` runs (Linux with glibc only),
+likewise therefore sets ``mallopt(M_MMAP_MAX, 0)`` and
 ``mallopt(M_TRIM_THRESHOLD, 1 GiB)`` so the buffers are reused, and on return sets
 ``M_MMAP_MAX`` back to 65536, the mmap threshold to 32 MiB and the trim threshold to
 64 MiB: the state glibc's dynamic threshold converges to in a NumPy process (any
@@ -42,6 +42,14 @@ benchmarks/results/images.md). Set the
 environment variable ``LIKEWISE_MALLOC_TUNING=0`` to leave the allocator alone (an
 environment variable rather than a parameter: the allocator is process-wide state, and
 the switch must reach every caller, e.g. :class:`likewise.models.image.ImageSimilarity`).
+
+Only batch embedding (:func:`embed_images`: ``ImageSimilarity.fit``, ``from_folder``, the
+``likewise images index`` CLI) is tuned, where it was measured to matter (2x for batched
+PyTorch inference). A query - :func:`embed_image` of one photo, behind
+``ImageSimilarity.similar_images`` - changes no process-wide setting: its buffers are a
+few MB, a loop of single images ran as fast untuned (44.8-48.4 images/s) as tuned
+(45.3-46.5, benchmarks/results/images.md), and the first ``mallopt`` call would switch off
+glibc's dynamic mmap threshold for the rest of a serving process.
 """
 
 from __future__ import annotations
@@ -63,6 +71,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from .._fs import atomic_write_bytes
 from ..errors import ConfigError, DataError, MissingDependencyError, require
 
 __all__ = [
@@ -80,6 +89,7 @@ __all__ = [
     "list_images",
     "load_image",
     "onnx_model_dir",
+    "prepare_model",
     "preprocess",
     "register_model",
 ]
@@ -156,10 +166,10 @@ def _malloc_tuning(trim: bool = True):
     tuned period asked for it (``trim``). A no-op where glibc's ``mallopt`` is unavailable
     or ``LIKEWISE_MALLOC_TUNING=0``.
 
-    ``embed_image`` passes ``trim=False``: trimming after every single image made a loop of
-    them ~30% slower (its few MB of buffers are faulted in again on the next call), while
-    the restored 64 MiB trim threshold still returns a large free heap top at the next
-    ``free``.
+    ``trim=False`` leaves the heap as it is on exit: measured when single images were
+    still tuned, trimming after each of them made a loop ~30% slower (their few MB of
+    buffers were faulted in again on the next call), while the restored 64 MiB trim
+    threshold still returns a large free heap top at the next ``free``.
     """
     global _malloc_depth, _malloc_libc, _malloc_trim_wanted
     with _MALLOC_LOCK:
@@ -771,7 +781,7 @@ def _onnx_session(spec: ImageModel, threads: int):
         session = make(model)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            _atomic_write(path, model)
+            atomic_write_bytes(path, model)
         except OSError:
             pass  # the cache is an optimisation; the session works without it
     with _NETS_LOCK:
@@ -799,9 +809,9 @@ class _Cache:
                 raise DataError("embedding cache was written by a different model or version; "
                                 "use another cache_dir or delete it", path=self.dir)
         else:
-            _atomic_write(manifest, json.dumps({"format": "likewise.image-cache",
-                                                "version": _CACHE_VERSION, "key": key,
-                                                "dim": dim}).encode())
+            atomic_write_bytes(manifest, json.dumps({"format": "likewise.image-cache",
+                                                     "version": _CACHE_VERSION, "key": key,
+                                                     "dim": dim}).encode())
         self.shards = sorted(self.dir.glob("shard-*.npz"))
         for shard in self.shards:
             try:
@@ -819,7 +829,7 @@ class _Cache:
         buf = io.BytesIO()
         np.savez(buf, hashes=np.asarray(hashes, dtype="U64"),
                  vectors=np.asarray(vectors, dtype=np.float32))
-        _atomic_write(path, buf.getvalue())
+        atomic_write_bytes(path, buf.getvalue())
         self.table.update(zip(hashes, vectors))
         if len(self.shards) >= 32:  # compact many small shards into one
             self._compact()
@@ -831,20 +841,10 @@ class _Cache:
         np.savez(buf, hashes=np.asarray(keys, dtype="U64"),
                  vectors=np.stack([self.table[k] for k in keys]).astype(np.float32))
         target = self.dir / f"shard-{uuid.uuid4().hex}.npz"
-        _atomic_write(target, buf.getvalue())
+        atomic_write_bytes(target, buf.getvalue())
         for p in old:
             p.unlink(missing_ok=True)
         self.shards = [target]
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 # ---------------------------------------------------------------------------------------
@@ -918,6 +918,110 @@ def _read_and_prepare(path: str, size: int, max_pixels: int, need_hash: bool, ca
         return digest, None, exc.reason
 
 
+def _check_embed_params(batch_size, workers, max_pixels, num_threads) -> None:
+    """ConfigError naming the parameter, its range and the value, for embed_images."""
+    for name, value, low in (("batch_size", batch_size, 1), ("workers", workers, 1),
+                             ("max_pixels", max_pixels, 0)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
+    if num_threads is not None and (not isinstance(num_threads, int) or num_threads < 1):
+        raise ConfigError(f"num_threads must be an integer >= 1 or None, got {num_threads!r}")
+
+
+def _image_files(paths_or_folder, recursive: bool) -> tuple[list[Path], list[str]]:
+    """The files to embed and their default ids (relative paths in a folder, else the
+    paths as given)."""
+    if isinstance(paths_or_folder, (str, os.PathLike)) and Path(paths_or_folder).is_dir():
+        folder = Path(paths_or_folder)
+        files = list_images(folder, recursive)
+        return files, [p.relative_to(folder).as_posix() for p in files]
+    if isinstance(paths_or_folder, (str, os.PathLike)):
+        raise DataError("no such folder (pass a folder or a list of image paths)",
+                        path=paths_or_folder)
+    return [Path(p) for p in paths_or_folder], [str(p) for p in paths_or_folder]
+
+
+def _image_ids(ids: Sequence | None, default_ids: list[str], n_files: int) -> np.ndarray:
+    """The caller's ids (one per file, unique) or the default ones."""
+    if ids is None:
+        return np.asarray(default_ids, dtype=str)
+    all_ids = np.asarray(ids)
+    if len(all_ids) != n_files:
+        raise ConfigError(f"ids has {len(all_ids)} entries but there are {n_files} images")
+    if len(np.unique(all_ids)) != len(all_ids):
+        raise ConfigError("ids must be unique")
+    return all_ids
+
+
+def _torch_network(spec: ImageModel, num_threads: int | None, channels_last: bool):
+    """The network for the torch runtime, and torch's thread count before this call."""
+    import torch
+
+    net = _network(spec)
+    previous_threads = torch.get_num_threads()
+    if num_threads is not None:
+        torch.set_num_threads(num_threads)
+    if channels_last:
+        net = net.to(memory_format=torch.channels_last)
+    return net, previous_threads
+
+
+class _BatchEmbedding:
+    """What :func:`embed_images` gathers batch by batch: vectors, which rows are done,
+    skipped files, and the new vectors to add to the cache."""
+
+    def __init__(self, spec: ImageModel, net, session, channels_last: bool, cached,
+                 keep_new: bool, str_files: list[str]):
+        self.spec, self.net, self.session = spec, net, session
+        self.channels_last, self.cached, self.keep_new = channels_last, cached, keep_new
+        self.str_files = str_files
+        self.vectors = np.zeros((len(str_files), spec.dim), dtype=np.float32)
+        self.ok = np.zeros(len(str_files), dtype=bool)
+        self.skipped: list[tuple[str, str]] = []
+        self.new_hashes: list[str] = []
+        self.new_vecs: list[np.ndarray] = []
+        self.n_computed = 0
+
+    def take(self, results: list, lo: int, last: bool) -> None:
+        """Store one batch of ``_read_and_prepare`` results for rows ``lo, lo + 1, ...``."""
+        pixels, rows, hashes = [], [], []
+        for j, (digest, arr, err) in enumerate(results):
+            i = lo + j
+            if err is not None:
+                self.skipped.append((self.str_files[i], err))
+            elif arr is None:
+                self.vectors[i] = self.cached[digest]
+                self.ok[i] = True
+            else:
+                pixels.append(arr)
+                rows.append(i)
+                hashes.append(digest)
+        if pixels:
+            # the last batch gives ONNX Runtime's buffers back (as malloc_trim does for
+            # torch's); within the call they are reused batch to batch
+            feats = _run(self.spec, self.net, np.stack(pixels), self.channels_last,
+                         self.session, release=last)
+            self.vectors[rows] = feats
+            self.ok[rows] = True
+            self.n_computed += len(rows)
+            if self.keep_new:
+                self.new_hashes += hashes
+                self.new_vecs.append(feats)
+
+    def result(self, all_ids: np.ndarray) -> ImageEmbeddings:
+        ok = self.ok
+        return ImageEmbeddings(ids=all_ids[ok], paths=np.asarray(self.str_files, dtype=str)[ok],
+                               vectors=self.vectors[ok], skipped=self.skipped,
+                               model=self.spec.cache_key(), n_computed=self.n_computed)
+
+
+def _restore_torch_threads(previous_threads: int | None, num_threads: int | None) -> None:
+    if previous_threads is not None and num_threads is not None:
+        import torch
+
+        torch.set_num_threads(previous_threads)
+
+
 @_malloc_tuning()
 def embed_images(paths_or_folder: str | os.PathLike | Sequence[str | os.PathLike], *,
                  model: str | ImageModel = "efficientnet-lite0", batch_size: int = 32,
@@ -977,33 +1081,11 @@ def embed_images(paths_or_folder: str | os.PathLike | Sequence[str | os.PathLike
     >>> emb = embed_images("product-photos/", cache_dir="~/.cache/photos")  # doctest: +SKIP
     >>> idx = emb.to_index()  # doctest: +SKIP
     """
-    for name, value, low in (("batch_size", batch_size, 1), ("workers", workers, 1),
-                             ("max_pixels", max_pixels, 0)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
-    if num_threads is not None and (not isinstance(num_threads, int) or num_threads < 1):
-        raise ConfigError(f"num_threads must be an integer >= 1 or None, got {num_threads!r}")
+    _check_embed_params(batch_size, workers, max_pixels, num_threads)
     _resolve_runtime(runtime)  # validated before any file is read
     spec = get_model(model)
-    if isinstance(paths_or_folder, (str, os.PathLike)) and Path(paths_or_folder).is_dir():
-        folder = Path(paths_or_folder)
-        files = list_images(folder, recursive)
-        default_ids = [p.relative_to(folder).as_posix() for p in files]
-    elif isinstance(paths_or_folder, (str, os.PathLike)):
-        raise DataError("no such folder (pass a folder or a list of image paths)",
-                        path=paths_or_folder)
-    else:
-        files = [Path(p) for p in paths_or_folder]
-        default_ids = [str(p) for p in paths_or_folder]
-    if ids is None:
-        all_ids = np.asarray(default_ids, dtype=str)
-    else:
-        all_ids = np.asarray(ids)
-        if len(all_ids) != len(files):
-            raise ConfigError(f"ids has {len(all_ids)} entries but there are {len(files)} "
-                              "images")
-        if len(np.unique(all_ids)) != len(all_ids):
-            raise ConfigError("ids must be unique")
+    files, default_ids = _image_files(paths_or_folder, recursive)
+    all_ids = _image_ids(ids, default_ids, len(files))
     cache = _Cache(Path(cache_dir).expanduser(), spec.cache_key(), spec.dim) \
         if cache_dir is not None else None
     cached = cache.table if cache is not None else {}
@@ -1014,22 +1096,11 @@ def embed_images(paths_or_folder: str | os.PathLike | Sequence[str | os.PathLike
         if files else None
     net, previous_threads = None, None
     if session is None and files:
-        import torch
-
-        net = _network(spec)
-        previous_threads = torch.get_num_threads()
-        if num_threads is not None:
-            torch.set_num_threads(num_threads)
-        if channels_last:
-            net = net.to(memory_format=torch.channels_last)
+        net, previous_threads = _torch_network(spec, num_threads, channels_last)
     n = len(files)
-    vectors = np.zeros((n, spec.dim), dtype=np.float32)
-    ok = np.zeros(n, dtype=bool)
-    skipped: list[tuple[str, str]] = []
-    new_hashes: list[str] = []
-    new_vecs: list[np.ndarray] = []
-    n_computed = 0
     str_files = [str(p) for p in files]
+    out = _BatchEmbedding(spec, net, session, channels_last, cached, cache is not None,
+                          str_files)
     bar = tqdm(total=n, disable=not progress, unit="img", desc="embedding images")
     try:
         with cf.ThreadPoolExecutor(max_workers=workers) as pool:
@@ -1043,53 +1114,26 @@ def embed_images(paths_or_folder: str | os.PathLike | Sequence[str | os.PathLike
                 results = [f.result() for f in pending]
                 # decode the next batch while the network runs on this one
                 pending = submit(lo + batch_size) if lo + batch_size < n else []
-                pixels, rows, hashes = [], [], []
-                for j, (digest, arr, err) in enumerate(results):
-                    i = lo + j
-                    if err is not None:
-                        skipped.append((str_files[i], err))
-                    elif arr is None:
-                        vectors[i] = cached[digest]
-                        ok[i] = True
-                    else:
-                        pixels.append(arr)
-                        rows.append(i)
-                        hashes.append(digest)
-                if pixels:
-                    # the last batch gives ONNX Runtime's buffers back (as malloc_trim
-                    # does for torch's); within the call they are reused batch to batch
-                    feats = _run(spec, net, np.stack(pixels), channels_last, session,
-                                 release=lo + batch_size >= n)
-                    vectors[rows] = feats
-                    ok[rows] = True
-                    n_computed += len(rows)
-                    if cache is not None:
-                        new_hashes += hashes
-                        new_vecs.append(feats)
+                out.take(results, lo, last=lo + batch_size >= n)
                 bar.update(len(results))
     finally:
         bar.close()
-        if previous_threads is not None and num_threads is not None:
-            import torch
-
-            torch.set_num_threads(previous_threads)
-        if cache is not None and new_hashes:
-            cache.add(new_hashes, np.concatenate(new_vecs))
-    return ImageEmbeddings(ids=all_ids[ok], paths=np.asarray(str_files, dtype=str)[ok],
-                           vectors=vectors[ok], skipped=skipped, model=spec.cache_key(),
-                           n_computed=n_computed)
+        _restore_torch_threads(previous_threads, num_threads)
+        if cache is not None and out.new_hashes:
+            cache.add(out.new_hashes, np.concatenate(out.new_vecs))
+    return out.result(all_ids)
 
 
-@_malloc_tuning(trim=False)
 def embed_image(image: Any, *, model: str | ImageModel = "efficientnet-lite0",
                 max_pixels: int = DEFAULT_MAX_PIXELS, channels_last: bool = True,
                 runtime: str = "auto") -> np.ndarray:
     """Embed one query image (path, bytes, array or PIL image): float32 ``(dim,)``.
 
     Raises :class:`~likewise.DataError` (with the path and reason) when it cannot be read.
-    ``runtime`` as in :func:`embed_images`. The glibc allocator is tuned during the call
-    as in :func:`embed_images`, without the final ``malloc_trim``
-    (``LIKEWISE_MALLOC_TUNING=0`` turns it off).
+    ``runtime`` as in :func:`embed_images`. A query changes no process-wide setting: the
+    allocator tuning of :func:`embed_images` is not applied here (it made no measurable
+    difference for single images, see the module notes), and the thread counts are left
+    as they are.
     """
     _resolve_runtime(runtime)  # validated before any file is read
     spec = get_model(model)
@@ -1115,3 +1159,32 @@ def embed_image(image: Any, *, model: str | ImageModel = "efficientnet-lite0",
             net = net.to(memory_format=torch.channels_last)
     return _run(spec, net, preprocess(img, spec.image_size)[None], channels_last, session)[0]
 
+
+
+def prepare_model(model: str | ImageModel = "efficientnet-lite0", *, runtime: str = "auto",
+                  channels_last: bool = True) -> None:
+    """Load ``model``'s network for ``runtime`` now, so the first query image is not slower.
+
+    The first :func:`embed_image` of a process otherwise loads the weights and builds the
+    ONNX Runtime session (exporting the network once per machine), hundreds of
+    milliseconds to seconds. Both are kept for the process (as :func:`embed_image` keeps
+    them); call this when a service starts, e.g. from ``ImageSimilarity.prepare``.
+
+    Parameters
+    ----------
+    model : str or ImageModel
+        As in :func:`embed_image`.
+    runtime : {"auto", "onnx", "torch"}
+        As in :func:`embed_image`.
+    channels_last : bool
+        For the torch runtime: convert the network's layout now, as :func:`embed_image`
+        would on its first call.
+    """
+    _resolve_runtime(runtime)
+    spec = get_model(model)
+    if _inference_session(spec, _default_threads(), runtime) is None:
+        import torch
+
+        net = _network(spec)
+        if channels_last:
+            net.to(memory_format=torch.channels_last)

@@ -38,55 +38,6 @@ BASELINE = 3
 # a bounded min-heap of (value, index) keeping the k largest; ties keep the smaller index
 # ---------------------------------------------------------------------------------------
 @njit(cache=True, inline="always")
-def _worse(va, ia, vb, ib):
-    return va < vb or (va == vb and ia > ib)
-
-
-@njit(cache=True, inline="always")
-def _sift_down(hv, hi, size, pos):
-    while True:
-        child = 2 * pos + 1
-        if child >= size:
-            return
-        right = child + 1
-        if right < size and _worse(hv[right], hi[right], hv[child], hi[child]):
-            child = right
-        if _worse(hv[child], hi[child], hv[pos], hi[pos]):
-            hv[child], hv[pos] = hv[pos], hv[child]
-            hi[child], hi[pos] = hi[pos], hi[child]
-            pos = child
-        else:
-            return
-
-
-@njit(cache=True, inline="always")
-def _sift_up(hv, hi, pos):
-    while pos > 0:
-        parent = (pos - 1) // 2
-        if _worse(hv[pos], hi[pos], hv[parent], hi[parent]):
-            hv[parent], hv[pos] = hv[pos], hv[parent]
-            hi[parent], hi[pos] = hi[pos], hi[parent]
-            pos = parent
-        else:
-            return
-
-
-@njit(cache=True, inline="always")
-def _heap_push(hv, hi, size, k, value, index):
-    """Offer (value, index) to a heap holding at most k entries; return the new size."""
-    if size < k:
-        hv[size] = value
-        hi[size] = index
-        _sift_up(hv, hi, size)
-        return size + 1
-    if _worse(hv[0], hi[0], value, index):
-        hv[0] = value
-        hi[0] = index
-        _sift_down(hv, hi, size, 0)
-    return size
-
-
-@njit(cache=True, inline="always")
 def _better(va, ia, vb, ib):
     return va > vb or (va == vb and ia < ib)
 
@@ -556,10 +507,92 @@ def _lookup(dense, nb_indptr, nb_indices, nb_sims, x, x2):
     return 0.0
 
 
+#: Pairs from which :func:`predict_pairs` runs its parallel loop, and query rows from which
+#: :func:`neighbor_votes` / :func:`sparse_scores` do. Below them a call runs serially in
+#: the calling thread: no parallel region is opened (none is safe to open from many
+#: threads under numba's workqueue layer) and none waits for a descheduled worker. One
+#: user's explicit kNN scores (~1,700 pairs on MovieLens 100K) gained only 1.1-1.4x from
+#: two threads, which concurrent requests take from each other anyway, four users'
+#: 1.1-1.2x; the two voting kernels gained nothing below 256 rows, and sparse_scores lost
+#: 8 ms per call to waits at 16-256 rows on a loaded machine
+#: (``benchmarks/bench_latency.py --part threshold``, benchmarks/results/latency.md).
+PARALLEL_MIN_PAIRS = 1 << 12
+PARALLEL_MIN_ROWS = 512
+
+
+@njit(cache=True, nogil=True)
+def _predict_range(lo, hi_, xs, ys, c_indptr, c_indices, c_vals, nb_indptr, nb_indices,
+                   nb_sims, dense, k, min_k, rule, mu, x_mean, x_sigma, x_bias, y_bias, out,
+                   out_k, hv, hi):
+    """Pairs ``lo:hi_`` of :func:`predict_pairs` (``hv``/``hi``: ``max_cand`` scratch)."""
+    for p in range(lo, hi_):
+        x = xs[p]
+        y = ys[p]
+        size = 0
+        for b in range(c_indptr[y], c_indptr[y + 1]):
+            s = _lookup(dense, nb_indptr, nb_indices, nb_sims, x, c_indices[b])
+            if s > 0:
+                hv[size] = s
+                hi[size] = b
+                size += 1
+        # ties go to the smaller position, i.e. the smaller neighbour index
+        select_top(hv, hi, size, k)
+        size = min(size, k)
+        sum_s = 0.0
+        sum_r = 0.0
+        for h in range(size):
+            b = hi[h]
+            s = hv[h]
+            x2 = c_indices[b]
+            r = np.float64(c_vals[b])
+            if rule == WEIGHTED_AVERAGE:
+                sum_r += s * r
+            elif rule == MEAN_CENTERED:
+                sum_r += s * (r - x_mean[x2])
+            elif rule == ZSCORE:
+                sum_r += s * (r - x_mean[x2]) / x_sigma[x2]
+            else:
+                sum_r += s * (r - (mu + x_bias[x2] + y_bias[y]))
+            sum_s += s
+        ok = size >= min_k and sum_s > 0
+        if rule == WEIGHTED_AVERAGE:
+            est = sum_r / sum_s if ok else np.nan
+        elif rule == MEAN_CENTERED:
+            est = x_mean[x] + (sum_r / sum_s if ok else 0.0)
+        elif rule == ZSCORE:
+            est = x_mean[x] + (sum_r / sum_s * x_sigma[x] if ok else 0.0)
+        else:
+            est = mu + x_bias[x] + y_bias[y] + (sum_r / sum_s if ok else 0.0)
+        out[p] = est
+        out_k[p] = size
+
+
+@njit(cache=True, nogil=True)
+def _predict_pairs_serial(chunks, xs, ys, c_indptr, c_indices, c_vals, nb_indptr, nb_indices,
+                          nb_sims, dense, k, min_k, rule, mu, x_mean, x_sigma, x_bias, y_bias,
+                          out, out_k, max_cand):
+    hv = np.empty(max_cand, np.float64)
+    hi = np.empty(max_cand, np.int64)
+    _predict_range(chunks[0], chunks[-1], xs, ys, c_indptr, c_indices, c_vals, nb_indptr,
+                   nb_indices, nb_sims, dense, k, min_k, rule, mu, x_mean, x_sigma, x_bias,
+                   y_bias, out, out_k, hv, hi)
+
+
 @njit(parallel=True, cache=True)
+def _predict_pairs_parallel(chunks, xs, ys, c_indptr, c_indices, c_vals, nb_indptr,
+                            nb_indices, nb_sims, dense, k, min_k, rule, mu, x_mean, x_sigma,
+                            x_bias, y_bias, out, out_k, max_cand):
+    for c in prange(len(chunks) - 1):
+        hv = np.empty(max_cand, np.float64)
+        hi = np.empty(max_cand, np.int64)
+        _predict_range(chunks[c], chunks[c + 1], xs, ys, c_indptr, c_indices, c_vals,
+                       nb_indptr, nb_indices, nb_sims, dense, k, min_k, rule, mu, x_mean,
+                       x_sigma, x_bias, y_bias, out, out_k, hv, hi)
+
+
 def predict_pairs(chunks, xs, ys, c_indptr, c_indices, c_vals, nb_indptr, nb_indices, nb_sims,
                   dense, k, min_k, rule, mu, x_mean, x_sigma, x_bias, y_bias, out, out_k,
-                  max_cand):
+                  max_cand) -> None:
     """Estimate each pair (xs[p], ys[p]) from the ``k`` most similar rows that rated ``y``.
 
     ``c_*`` is the candidate CSR: row ``y`` lists the rows ``x2`` that rated ``y`` and
@@ -568,50 +601,13 @@ def predict_pairs(chunks, xs, ys, c_indptr, c_indices, c_vals, nb_indptr, nb_ind
     neighbour CSR ``nb_*`` (indices sorted per row). Only positive similarities count, as
     in Surprise. A weighted average with fewer than ``min_k`` neighbours gives NaN (the
     caller substitutes its fallback); the other rules fall back to their base term.
+
+    Fewer than :data:`PARALLEL_MIN_PAIRS` pairs run serially (same results).
     """
-    for c in prange(len(chunks) - 1):
-        hv = np.empty(max_cand, np.float64)
-        hi = np.empty(max_cand, np.int64)
-        for p in range(chunks[c], chunks[c + 1]):
-            x = xs[p]
-            y = ys[p]
-            size = 0
-            for b in range(c_indptr[y], c_indptr[y + 1]):
-                s = _lookup(dense, nb_indptr, nb_indices, nb_sims, x, c_indices[b])
-                if s > 0:
-                    hv[size] = s
-                    hi[size] = b
-                    size += 1
-            # ties go to the smaller position, i.e. the smaller neighbour index
-            select_top(hv, hi, size, k)
-            size = min(size, k)
-            sum_s = 0.0
-            sum_r = 0.0
-            for h in range(size):
-                b = hi[h]
-                s = hv[h]
-                x2 = c_indices[b]
-                r = np.float64(c_vals[b])
-                if rule == WEIGHTED_AVERAGE:
-                    sum_r += s * r
-                elif rule == MEAN_CENTERED:
-                    sum_r += s * (r - x_mean[x2])
-                elif rule == ZSCORE:
-                    sum_r += s * (r - x_mean[x2]) / x_sigma[x2]
-                else:
-                    sum_r += s * (r - (mu + x_bias[x2] + y_bias[y]))
-                sum_s += s
-            ok = size >= min_k and sum_s > 0
-            if rule == WEIGHTED_AVERAGE:
-                est = sum_r / sum_s if ok else np.nan
-            elif rule == MEAN_CENTERED:
-                est = x_mean[x] + (sum_r / sum_s if ok else 0.0)
-            elif rule == ZSCORE:
-                est = x_mean[x] + (sum_r / sum_s * x_sigma[x] if ok else 0.0)
-            else:
-                est = mu + x_bias[x] + y_bias[y] + (sum_r / sum_s if ok else 0.0)
-            out[p] = est
-            out_k[p] = size
+    kernel = _predict_pairs_parallel if len(xs) >= PARALLEL_MIN_PAIRS \
+        else _predict_pairs_serial
+    kernel(chunks, xs, ys, c_indptr, c_indices, c_vals, nb_indptr, nb_indices, nb_sims, dense,
+           k, min_k, rule, mu, x_mean, x_sigma, x_bias, y_bias, out, out_k, max_cand)
 
 
 def reference_neighbors(sim_row: np.ndarray, cand_x: np.ndarray, k: int) -> np.ndarray:
@@ -654,32 +650,67 @@ def reference_predict(x: int, y: int, cand_x: np.ndarray, cand_r: np.ndarray,
 # ---------------------------------------------------------------------------------------
 # implicit user-based scoring: votes of the k nearest users
 # ---------------------------------------------------------------------------------------
+@njit(cache=True, nogil=True)
+def _votes_rows(lo, hi_, nb_idx, nb_sim, nb_cnt, ui_indptr, ui_indices, out):
+    for q in range(lo, hi_):
+        for j in range(nb_cnt[q]):
+            v = nb_idx[q, j]
+            s = nb_sim[q, j]
+            for a in range(ui_indptr[v], ui_indptr[v + 1]):
+                out[q, ui_indices[a]] += s
+
+
 @njit(parallel=True, cache=True)
-def neighbor_votes(chunks, nb_idx, nb_sim, nb_cnt, ui_indptr, ui_indices, out):
-    """``out[q, i] = sum of sim(q, v)`` over the neighbours ``v`` of query ``q`` with ``i``."""
+def _neighbor_votes_parallel(chunks, nb_idx, nb_sim, nb_cnt, ui_indptr, ui_indices, out):
     for c in prange(len(chunks) - 1):
-        for q in range(chunks[c], chunks[c + 1]):
-            for j in range(nb_cnt[q]):
-                v = nb_idx[q, j]
-                s = nb_sim[q, j]
-                for a in range(ui_indptr[v], ui_indptr[v + 1]):
-                    out[q, ui_indices[a]] += s
+        _votes_rows(chunks[c], chunks[c + 1], nb_idx, nb_sim, nb_cnt, ui_indptr, ui_indices,
+                    out)
+
+
+def neighbor_votes(chunks, nb_idx, nb_sim, nb_cnt, ui_indptr, ui_indices, out) -> None:
+    """``out[q, i] = sum of sim(q, v)`` over the neighbours ``v`` of query ``q`` with ``i``.
+
+    Fewer than :data:`PARALLEL_MIN_ROWS` queries run serially (same results).
+    """
+    if len(nb_cnt) >= PARALLEL_MIN_ROWS:
+        _neighbor_votes_parallel(chunks, nb_idx, nb_sim, nb_cnt, ui_indptr, ui_indices, out)
+    else:
+        _votes_rows(0, len(nb_cnt), nb_idx, nb_sim, nb_cnt, ui_indptr, ui_indices, out)
+
+
+@njit(cache=True, nogil=True)
+def _sparse_score_rows(lo, hi_, rows, a_indptr, a_indices, a_data, s_indptr, s_indices,
+                       s_data, out):
+    for q in range(lo, hi_):
+        u = rows[q]
+        for a in range(a_indptr[u], a_indptr[u + 1]):
+            i = a_indices[a]
+            r = a_data[a]
+            for b in range(s_indptr[i], s_indptr[i + 1]):
+                out[q, s_indices[b]] += r * s_data[b]
 
 
 @njit(parallel=True, cache=True)
-def sparse_scores(chunks, rows, a_indptr, a_indices, a_data, s_indptr, s_indices, s_data, out):
+def _sparse_scores_parallel(chunks, rows, a_indptr, a_indices, a_data, s_indptr, s_indices,
+                            s_data, out):
+    for c in prange(len(chunks) - 1):
+        _sparse_score_rows(chunks[c], chunks[c + 1], rows, a_indptr, a_indices, a_data,
+                           s_indptr, s_indices, s_data, out)
+
+
+def sparse_scores(chunks, rows, a_indptr, a_indices, a_data, s_indptr, s_indices, s_data,
+                  out) -> None:
     """``out[q] = A[rows[q]] @ S`` for sparse A and S, written into a dense block.
 
-    The implicit item-item score: a user's weights times the item neighbour lists.
+    The implicit item-item score: a user's weights times the item neighbour lists. Fewer
+    than :data:`PARALLEL_MIN_ROWS` rows run serially (same results).
     """
-    for c in prange(len(chunks) - 1):
-        for q in range(chunks[c], chunks[c + 1]):
-            u = rows[q]
-            for a in range(a_indptr[u], a_indptr[u + 1]):
-                i = a_indices[a]
-                r = a_data[a]
-                for b in range(s_indptr[i], s_indptr[i + 1]):
-                    out[q, s_indices[b]] += r * s_data[b]
+    if len(rows) >= PARALLEL_MIN_ROWS:
+        _sparse_scores_parallel(chunks, rows, a_indptr, a_indices, a_data, s_indptr,
+                                s_indices, s_data, out)
+    else:
+        _sparse_score_rows(0, len(rows), rows, a_indptr, a_indices, a_data, s_indptr,
+                           s_indices, s_data, out)
 
 
 def reference_votes(sim: np.ndarray, liked: np.ndarray, k: int) -> np.ndarray:
