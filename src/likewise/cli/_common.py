@@ -91,6 +91,9 @@ def load_data(spec: str, **read_options: Any) -> Interactions:
     if path.is_dir():
         raise DataError("is a directory; give the ratings file inside it (CSV, TSV or "
                         "Parquet)", path=spec)
+    if not path.is_file():  # opening a FIFO would wait for a writer forever
+        raise DataError("is not a regular file (a pipe, socket or device); save the data "
+                        "to a CSV, TSV or Parquet file and give its path", path=spec)
     import likewise
 
     if _is_parquet(path):

@@ -9,9 +9,30 @@ is one error line and exit status 2.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import click
 
 from ._common import emit_frame
+
+_INSTALL = "pip install 'likewise[image]'"
+
+
+@contextlib.contextmanager
+def _image_extra() -> Iterator[None]:
+    """Turn a missing optional module (torch, ONNX Runtime, Pillow...) into one error line
+    naming the extra to install, however deep in the embedding code the import is."""
+    from ..errors import MissingDependencyError
+
+    try:
+        yield
+    except MissingDependencyError:
+        raise
+    except ImportError as exc:
+        module = exc.name or str(exc)
+        raise MissingDependencyError(f"{module!r} is needed to embed images but is not "
+                                     f"installed; install it with: {_INSTALL}") from None
 
 
 @click.group()
@@ -53,9 +74,10 @@ def index_folder(folder, out_path, model_name, cache_dir, batch_size, search_dim
     from ..models.image import ImageSimilarity
 
     started = time.perf_counter()
-    model = ImageSimilarity.from_folder(folder, model=model_name, cache_dir=cache_dir,
-                                        batch_size=batch_size, progress=progress,
-                                        search_dim=search_dim, runtime=runtime)
+    with _image_extra():
+        model = ImageSimilarity.from_folder(folder, model=model_name, cache_dir=cache_dir,
+                                            batch_size=batch_size, progress=progress,
+                                            search_dim=search_dim, runtime=runtime)
     elapsed = time.perf_counter() - started
     for path, reason in model.skipped_:
         click.echo(f"skipped {path}: {reason}", err=True)
@@ -81,4 +103,6 @@ def similar_to_photo(model_path, query, n, fmt):
     if not hasattr(model, "similar_images"):
         raise ConfigError(f"{model_path} holds a {type(model).__name__}, not an image "
                           "catalogue; build one with: likewise images index FOLDER --out PATH")
-    emit_frame(model.similar_images(query, n=n).to_frame(), fmt)
+    with _image_extra():
+        result = model.similar_images(query, n=n)
+    emit_frame(result.to_frame(), fmt)

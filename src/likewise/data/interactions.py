@@ -77,7 +77,7 @@ class Interactions:
         self.item_metadata = item_metadata
         self.user_metadata = user_metadata
         self.source = source
-        self._user_indices = None
+        self._user_indices: np.ndarray | None = None
 
     # -- construction -----------------------------------------------------------------
     @classmethod
@@ -121,14 +121,18 @@ class Interactions:
         kind, duplicates = _kind_and_duplicates(kind, duplicates, ratings is not None)
 
         try:
+            # lists go to the vocabulary as given: NumPy would turn Python ints beyond
+            # int64 into floats, and True next to ints into 1
+            users_in = users if isinstance(users, (list, tuple)) else users_arr
+            items_in = items if isinstance(items, (list, tuple)) else items_arr
             if user_vocab is None:
-                user_vocab, u = Vocabulary.from_values(users_arr, what="user ids")
+                user_vocab, u = Vocabulary.from_values(users_in, what="user ids")
             else:
-                u = user_vocab.index(users_arr, what="user id")
+                u = user_vocab.index(users_in, what="user id")
             if item_vocab is None:
-                item_vocab, i = Vocabulary.from_values(items_arr, what="item ids")
+                item_vocab, i = Vocabulary.from_values(items_in, what="item ids")
             else:
-                i = item_vocab.index(items_arr, what="item id")
+                i = item_vocab.index(items_in, what="item id")
         except UnknownIdError as exc:
             raise DataError(f"{exc} (not in the given vocabulary)", path=source) from None
         except DataError as exc:
@@ -541,14 +545,30 @@ def _timestamps(timestamps, n, source):
     if ts.dtype.kind == "f":
         if not np.all(np.isfinite(ts)) or np.any(ts != np.round(ts)):
             raise DataError("timestamps must be whole seconds (integers)", path=source)
+        _check_timestamp_range(ts, np.abs(ts) >= 2.0**63, source)
     elif ts.dtype.kind == "M":
+        if np.isnat(ts).any():
+            row = int(np.flatnonzero(np.isnat(ts))[0])
+            raise DataError(f"timestamp at row {row} is missing (NaT); every row needs one, "
+                            "or pass no timestamps", path=source)
         ts = ts.astype("datetime64[s]").astype(np.int64)
-    elif ts.dtype.kind not in "iu":
+    elif ts.dtype.kind == "u":
+        _check_timestamp_range(ts, ts >= np.uint64(2**63), source)
+    elif ts.dtype.kind != "i":
         raise DataError("timestamps must be integers (Unix seconds)", path=source)
     ts = ts.astype(np.int64, copy=False)
     if len(ts) != n:
         raise DataError("timestamps and ids have different lengths", path=source)
     return ts
+
+
+def _check_timestamp_range(ts: np.ndarray, out: np.ndarray, source) -> None:
+    """A DataError naming the first timestamp beyond int64 (it would wrap or become NaT)."""
+    if out.any():
+        row = int(np.flatnonzero(out)[0])
+        raise DataError(f"timestamp {ts[row].item()} at row {row} is beyond the int64 range "
+                        "of Unix seconds; fix the value (timestamps must be integer Unix "
+                        "seconds)", path=source)
 
 
 def _checked_columns(values, timestamps, n: int, kind: str, rating_scale, source):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import difflib
 import gzip
+import io
 import math
 import os
 import re
@@ -42,6 +43,8 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
 _DELIMITERS = (",", "\t", ";", "|")
 _ID_TYPES = ("auto", "int", "str")
 _INT_RE = r"^[+-]?[0-9]+$"
+_MAX_HEADER_BYTES = 1 << 20
+_TIMESTAMP_LIMIT = 2**63  # timestamps lie strictly inside +-2**63 (int64, and -2**63 is NaT)
 
 PathLike = str | os.PathLike
 
@@ -76,6 +79,9 @@ def _check_file(path: PathLike) -> Path:
                         path=p)
     if p.is_dir():
         raise DataError("is a directory, not a file; pass the path of the ratings file", path=p)
+    if not p.is_file():  # opening a FIFO would wait for a writer forever
+        raise DataError("is not a regular file (a pipe, socket or device); save the data to "
+                        "a file and pass its path", path=p)
     if p.stat().st_size == 0:
         raise DataError("file is empty (0 bytes); expected a header line such as "
                         "'userId,movieId,rating,timestamp' followed by one row per interaction",
@@ -93,17 +99,40 @@ def _open_binary(p: Path, gz: bool):
 
 
 def _first_line(p: Path, gz: bool) -> bytes | None:
-    """The first non-empty line (without its newline), or None when there is none."""
+    """The first non-empty line (without its line end: \\n, \\r\\n or the old Mac \\r),
+    or None when there is none."""
     try:
         with _open_binary(p, gz) as fh:
-            for raw in fh:
-                line = raw.rstrip(b"\r\n")
-                if line.strip():
-                    return line
+            while raw := fh.readline(_MAX_HEADER_BYTES):
+                for line in raw.rstrip(b"\r\n").split(b"\r"):
+                    if line.strip():
+                        if len(line) >= _MAX_HEADER_BYTES:
+                            raise DataError("the first line is longer than 1 MiB; is this a "
+                                            "delimited text file?", path=p, line=1)
+                        return line
     except (OSError, EOFError) as exc:  # truncated or corrupt gzip
         raise DataError(f"cannot read the file ({exc}); is it a complete gzip file?",
                         path=p) from None
     return None
+
+
+def _text_lines(p: Path, gz: bool, encoding: str) -> Iterator[str]:
+    """The file's lines with their line ends, split at \\n, \\r\\n and the old Mac \\r
+    alike (as the csv module wants them); undecodable bytes become surrogates."""
+    with _open_binary(p, gz) as fh, \
+            io.TextIOWrapper(fh, encoding=encoding, errors="surrogateescape", newline="") as text:
+        yield from text
+
+
+def _csv_problem(exc: csv.Error) -> str:
+    """What the csv module's error means for the user, and the fix."""
+    if "field limit" in str(exc):
+        return (f"a field starting on this line is over {csv.field_size_limit()} characters "
+                "long, more than any id, rating or timestamp; fix the value, or close the "
+                "quote that opens it (an unclosed quote swallows the lines after it)")
+    if "NUL" in str(exc):
+        return "the line contains a NUL byte; is this a text file? remove the NUL bytes"
+    return f"cannot be split into fields ({exc}); check the quoting"
 
 
 def _describe_byte_error(exc: UnicodeDecodeError, encoding: str) -> str:
@@ -125,8 +154,11 @@ def _sniff_sep(header: str, p: Path) -> str:
     return best if counts[best] else ","
 
 
-def _split_header(header: str, sep: str) -> list[str]:
-    fields = next(csv.reader([header], delimiter=sep), [])
+def _split_header(header: str, sep: str, p: Path) -> list[str]:
+    try:
+        fields = next(csv.reader([header], delimiter=sep), [])
+    except csv.Error as exc:
+        raise DataError(_csv_problem(exc), path=p, line=1) from None
     return [f.strip() for f in fields]
 
 
@@ -148,7 +180,7 @@ def _inspect(path: PathLike, sep: str | None, encoding: str, names: list[str] | 
         sep = _sniff_sep(text, p)
     elif not isinstance(sep, str) or len(sep) != 1:
         raise ConfigError(f"sep must be a single character such as ',' or '\\t', got {sep!r}")
-    fields = _split_header(text, sep)
+    fields = _split_header(text, sep, p)
     if names is not None:
         names = [str(n) for n in names]
         has_header = False
@@ -174,7 +206,7 @@ def _inspect(path: PathLike, sep: str | None, encoding: str, names: list[str] | 
 # ---------------------------------------------------------------------------------------
 def _resolve_roles(names: list[str], given: dict[str, Any], where: dict) -> dict[str, str]:
     """Map user/item/rating/timestamp to column names (explicit names or recognised aliases)."""
-    lower = {}
+    lower: dict[str, str] = {}
     for n in names:
         lower.setdefault(n.lower(), n)
     roles: dict[str, str] = {}
@@ -222,14 +254,20 @@ def _iter_rows(src: _Source) -> Iterator[tuple[int, list[str]]]:
     counter = [0]
 
     def lines():
-        with _open_binary(src.path, src.gzip) as fh:
-            for raw in fh:
-                counter[0] += 1
-                yield raw.decode(src.encoding, errors="surrogateescape")
+        for line in _text_lines(src.path, src.gzip, src.encoding):
+            counter[0] += 1
+            yield line
 
     reader = csv.reader(lines(), delimiter=src.sep, strict=False)
     first = True
-    for fields in reader:
+    while True:
+        start = counter[0] + 1  # the line this row begins on
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise DataError(_csv_problem(exc), path=src.path, line=start) from None
         if not fields or (len(fields) == 1 and fields[0] == ""):
             continue
         if first:
@@ -317,7 +355,16 @@ def _timestamp_problem(v: str) -> str | None:
         what = "missing" if v == "" else f"{v!r}, not a whole number"
         return (f"timestamp is {what}; timestamps must be integer Unix seconds (convert dates "
                 "first, e.g. with pandas.to_datetime(...).astype('int64') // 10**9)")
+    exact = int(v) if _is_int_text(v) else x  # a float would round 2**63 - 1 up
+    if not -_TIMESTAMP_LIMIT < exact < _TIMESTAMP_LIMIT:
+        return _timestamp_range_problem(v)
     return None
+
+
+def _timestamp_range_problem(value: Any) -> str:
+    return (f"timestamp {value} is beyond the int64 range of Unix seconds (about 2.9e11 "
+            "years either side of 1970); fix the value (timestamps must be integer Unix "
+            "seconds)")
 
 
 def _field_problem(role: str, value: str, line: int, src: _Source, rating_scale,
@@ -377,17 +424,68 @@ def _whole_floats_as_int(col, role: str, name: str):
     import pyarrow.compute as pc
 
     arr = col.to_numpy()
-    bad = arr != np.round(arr)
+    bad = ~np.isfinite(arr) | (arr != np.round(arr))
     if bad.any():
         k = _first(bad)
         raise _Located(k, name, f"{role} id {float(arr[k])!r} is not an integer; ids must be "
                        "integers or text")
-    # Arrow reads integers beyond int64 as floats (already rounded): keep them as text
-    huge = (arr >= 2.0**63) | (arr < -(2.0**63))
-    if huge.any():
-        raise _Located(_first(huge), name, f"{role} id {float(arr[_first(huge)]):.0f} is too "
-                       "large for an integer id; pass id_type='str' to read the ids as text")
+    # from 2**53 on (float64) a float cannot hold every integer: ids may have merged
+    bound = 2.0 ** (np.finfo(arr.dtype).nmant + 1)
+    inexact = np.abs(arr) >= bound
+    if inexact.any():
+        k = _first(inexact)
+        raise _Located(k, name, f"{role} id {float(arr[k]):.0f} is a {arr.dtype} number of "
+                       f"2**{np.log2(bound):.0f} or more, where floats cannot hold every "
+                       "integer (ids next to it may have merged); store the ids as int64 "
+                       "integers or as text")
     return pc.cast(col, pa.int64())
+
+
+def _check_int64_range(col, role: str, name: str) -> None:
+    """uint64 ids beyond int64 are located (a cast would fail, a view would wrap)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if col.type != pa.uint64() or not len(col):
+        return
+    if pc.max(col).as_py() >= 2**63:
+        beyond = pc.greater_equal(col, pa.scalar(2**63, pa.uint64()))
+        k = _first(beyond.to_numpy(zero_copy_only=False))
+        raise _Located(k, name, f"{role} id {col[k].as_py()} is too large for an integer id "
+                       "(int64); pass id_type='str' to read the ids as text")
+
+
+def _integers_from_numeric_text(col, role: str, name: str):
+    """An id column Arrow took for floats, read again as text, as exact int64 ids.
+
+    Arrow reads a column as floats when one value looks like a float ('1.0', '1e3', 'inf',
+    or an integer beyond int64), and floats round ids beyond 2**53 onto their neighbours;
+    the text decides instead: whole numbers ('12', '12.0') become int64 exactly, anything
+    else ('1.5', '1e3') and integers beyond int64 are located errors.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if col.null_count:
+        nulls = pc.is_null(col).to_numpy(zero_copy_only=False)
+        raise _Located(_first(nulls), name, f"missing {role} id; every row needs one")
+    text = pc.utf8_trim_whitespace(col)
+    whole = pc.match_substring_regex(text, r"^[+-]?[0-9]+(\.0*)?$")
+    whole = whole.to_numpy(zero_copy_only=False)
+    if not whole.all():
+        k = _first(~whole)
+        raise _Located(k, name, f"{role} id {text[k].as_py()} is not an integer; ids must be "
+                       "integers or text (pass id_type='str' to read them as text)")
+    digits = pc.replace_substring_regex(pc.replace_substring_regex(text, r"\.0*$", ""),
+                                        r"^\+", "")  # Arrow's cast takes no '+'
+    try:
+        return pc.cast(digits, pa.int64())
+    except pa.ArrowInvalid:
+        long = pc.greater(pc.utf8_length(digits), 18).to_numpy(zero_copy_only=False)
+        k = next((int(k) for k in np.flatnonzero(long)
+                  if not -2**63 <= int(digits[int(k)].as_py()) < 2**63), _first(long))
+        raise _Located(k, name, f"{role} id {digits[k].as_py()} is too large for an integer "
+                       "id; pass id_type='str' to read the ids as text") from None
 
 
 def _as_text(col, name: str):
@@ -467,10 +565,14 @@ def _ids_from_column(col, role: str, name: str, id_type: str):
     if col.null_count:
         nulls = pc.is_null(col).to_numpy(zero_copy_only=False)
         raise _Located(_first(nulls), name, f"missing {role} id; every row needs one")
+    if pa.types.is_boolean(col.type):
+        raise _Located(0, name, f"{role} ids are booleans (true/false); ids must be integers "
+                       "or text")
     if pa.types.is_floating(col.type):
         col = _whole_floats_as_int(col, role, name)
     if pa.types.is_integer(col.type):
         if id_type != "str":
+            _check_int64_range(col, role, name)
             return _int_codes_chunks(col)
         col = pc.cast(col, pa.string())
     col = _as_text(col, name)
@@ -530,6 +632,46 @@ def _int_codes_chunks(col):
     return dense_codes_chunks([c.to_numpy() for c in col.chunks if len(c)], lo, span)
 
 
+def _timestamp_seconds(col, name: str) -> np.ndarray:
+    """A timestamp column as int64 Unix seconds: never wrapped or rounded out of range."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    t = col.type
+    if pa.types.is_timestamp(t):
+        # rounded down to whole seconds (a cast to timestamp('s') refuses sub-seconds)
+        per_second = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}[t.unit]
+        return np.floor_divide(pc.cast(col, pa.int64()).to_numpy(), per_second)
+    if pa.types.is_date32(t):
+        return pc.cast(col, pa.int32()).to_numpy().astype(np.int64) * 86_400
+    if pa.types.is_date64(t):
+        return np.floor_divide(pc.cast(col, pa.int64()).to_numpy(), 1000)
+    if pa.types.is_integer(t):
+        arr = col.to_numpy()
+        out = None
+        if arr.dtype == np.uint64 and len(arr) and int(arr.max()) >= _TIMESTAMP_LIMIT:
+            out = arr >= _TIMESTAMP_LIMIT
+        elif arr.dtype == np.int64 and len(arr) and int(arr.min()) == -_TIMESTAMP_LIMIT:
+            out = arr == -_TIMESTAMP_LIMIT  # NaT as a datetime64
+        if out is not None:
+            k = _first(out)
+            raise _Located(k, name, _timestamp_range_problem(int(arr[k])))
+        return arr.astype(np.int64, copy=False)
+    if pa.types.is_floating(t):
+        arr = col.to_numpy()
+        bad = ~np.isfinite(arr) | (arr != np.round(arr))
+        if bad.any():
+            k = _first(bad)
+            raise _Located(k, name, f"timestamp {arr[k]!r} is not a whole number; "
+                           "timestamps must be integer Unix seconds")
+        out = np.abs(arr) >= _TIMESTAMP_LIMIT
+        if out.any():
+            k = _first(out)
+            raise _Located(k, name, _timestamp_range_problem(f"{float(arr[k]):g}"))
+        return arr.astype(np.int64)
+    raise _Located(0, name, f"timestamps have type {t}; they must be integer Unix seconds")
+
+
 def _numeric(col, role: str, name: str):
     """A numeric Arrow column as a numpy array (rating -> float32, timestamp -> int64)."""
     import pyarrow as pa
@@ -541,19 +683,7 @@ def _numeric(col, role: str, name: str):
         raise _Located(_first(nulls), name, f"{what}; drop or fix the row")
     t = col.type
     if role == "timestamp":
-        if pa.types.is_timestamp(t) or pa.types.is_date(t):
-            return pc.cast(pc.cast(col, pa.timestamp("s")), pa.int64()).to_numpy()
-        if pa.types.is_integer(t):
-            return col.to_numpy().astype(np.int64, copy=False)
-        if pa.types.is_floating(t):
-            arr = col.to_numpy()
-            bad = ~np.isfinite(arr) | (arr != np.round(arr))
-            if bad.any():
-                k = _first(bad)
-                raise _Located(k, name, f"timestamp {arr[k]!r} is not a whole number; "
-                               "timestamps must be integer Unix seconds")
-            return arr.astype(np.int64)
-        raise _Located(0, name, f"timestamps have type {t}; they must be integer Unix seconds")
+        return _timestamp_seconds(col, name)
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         import pandas as pd
 
@@ -730,6 +860,9 @@ def read_csv(path: PathLike, user: str | None = None, item: str | None = None,
     id_type : {"auto", "int", "str"}
         ``auto`` reads ids as integers when every id is an integer and rejects columns
         mixing integer and text ids; ``str`` keeps ids as text (e.g. zero-padded codes).
+        Integer ids are exact (ids beyond 2**53 stay apart, nothing is rounded): ``12.0``
+        is 12, while a column of numbers holding ``1e3``, ``1.5`` or ``inf``, or an
+        integer beyond int64, is an error whose message suggests ``id_type='str'``.
 
     Returns
     -------
@@ -738,9 +871,11 @@ def read_csv(path: PathLike, user: str | None = None, item: str | None = None,
     Raises
     ------
     DataError
-        Missing or empty file, wrong delimiter, missing columns, non-numeric / NaN /
-        out-of-scale ratings, non-integer timestamps, mixed id types or undecodable
-        bytes. The message names the file, line (header = line 1), column and the fix.
+        Missing, empty or non-regular file (a FIFO, a device), wrong delimiter, missing
+        columns, non-numeric / NaN / out-of-scale ratings, non-integer timestamps or
+        timestamps beyond int64, mixed or inexact ids, fields over 128 KiB (an unclosed
+        quote) or undecodable bytes. The message names the file, line (header = line 1),
+        column and the fix. Line ends may be ``\\n``, ``\\r\\n`` or the old Mac ``\\r``.
 
     Examples
     --------
@@ -789,14 +924,8 @@ def read_csv(path: PathLike, user: str | None = None, item: str | None = None,
         if fast is not None:
             table, fast = fast, None
             raise _Done
-        stream = pa.input_stream(str(src.path), compression="gzip" if src.gzip else None)
-        # The streaming reader parses block by block: the same speed as read_csv here, but
-        # read_csv holds the raw text and parsed fields of every block at once (~3x the
-        # table: 1.8 GB for a 20M-row file against 0.7 GB streaming).
-        reader = pacsv.open_csv(stream, read_options=read_opts, parse_options=parse_opts,
-                                convert_options=convert)
-        table = pa.Table.from_batches(list(reader), schema=reader.schema)
-        del reader
+        table = _read_table(src, read_opts, parse_opts, convert)
+        table = _exact_float_ids(table, src, read_opts, parse_opts, convert)
     except _Done:
         pass
     except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError) as exc:
@@ -814,8 +943,47 @@ def read_csv(path: PathLike, user: str | None = None, item: str | None = None,
                       duplicates=duplicates, item_metadata=item_metadata,
                       user_metadata=user_metadata, id_type=id_type)
     except _Located as loc:
-        line = _line_of_row(src, loc.row)
-        raise DataError(loc.message, path=src.path, line=line, column=loc.column) from None
+        raise _located_error(src, loc) from None
+
+
+def _located_error(src: _Source, loc: _Located) -> DataError:
+    """The DataError of a problem found by a vectorised check, with its line."""
+    return DataError(loc.message, path=src.path, line=_line_of_row(src, loc.row),
+                     column=loc.column)
+
+
+def _read_table(src: _Source, read_opts, parse_opts, convert):
+    """The used columns of a delimited file, read by Arrow."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    stream = pa.input_stream(str(src.path), compression="gzip" if src.gzip else None)
+    # The streaming reader parses block by block: the same speed as read_csv here, but
+    # read_csv holds the raw text and parsed fields of every block at once (~3x the
+    # table: 1.8 GB for a 20M-row file against 0.7 GB streaming).
+    reader = pacsv.open_csv(stream, read_options=read_opts, parse_options=parse_opts,
+                            convert_options=convert)
+    return pa.Table.from_batches(list(reader), schema=reader.schema)
+
+
+def _exact_float_ids(table, src: _Source, read_opts, parse_opts, convert):
+    """``table``, with id columns Arrow took for floats read again as text and converted
+    exactly (:func:`_integers_from_numeric_text`); rare, so a second read is fine."""
+    import pyarrow as pa
+
+    floats = {role: src.roles[role] for role in ("user", "item")
+              if pa.types.is_floating(table.schema.field(src.roles[role]).type)}
+    if not floats:
+        return table
+    convert.column_types = {**convert.column_types, **{n: pa.string() for n in floats.values()}}
+    table = _read_table(src, read_opts, parse_opts, convert)
+    try:
+        for role, name in floats.items():
+            exact = _integers_from_numeric_text(table.column(name), role, name)
+            table = table.set_column(table.schema.get_field_index(name), name, exact)
+    except _Located as loc:
+        raise _located_error(src, loc) from None
+    return table
 
 
 class _Done(Exception):
@@ -1018,8 +1186,9 @@ def _fast_numeric_table(src: _Source):
 
     kinds, slots, value_col, time_col = _column_kinds(src)
     main_end = _newline_terminated_end(buf, body)
-    chunks = None if main_end is None else _line_chunks(
-        buf, body, main_end, max(1, 4 * numba.get_num_threads()))
+    if main_end is None:
+        return None
+    chunks = _line_chunks(buf, body, main_end, max(1, 4 * numba.get_num_threads()))
     if chunks is None:
         return None
     starts, ends = chunks
@@ -1061,11 +1230,10 @@ def _fast_numeric_table(src: _Source):
 def _leading_blank_lines(src: _Source) -> int:
     """Blank lines before the header (Arrow's skip_rows counts them)."""
     n = 0
-    with _open_binary(src.path, src.gzip) as fh:
-        for raw in fh:
-            if raw.strip():
-                break
-            n += 1
+    for line in _text_lines(src.path, src.gzip, "latin-1"):  # any byte decodes
+        if line.strip():
+            break
+        n += 1
     return n
 
 
@@ -1101,6 +1269,28 @@ def _retry_relaxed(src, read_opts, parse_opts, include, exc):
     return pa.table(cols)
 
 
+def _parquet_columns(p: Path, schema, roles: dict[str, str]):
+    """The used columns of a Parquet file; nested ones (lists, structs, maps) are refused."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for role, name in roles.items():
+        k = schema.get_field_index(name)
+        if k < 0:
+            raise DataError(f"the file has more than one column named {name!r}; rename one",
+                            path=p, column=name)
+        t = schema.field(k).type
+        if pa.types.is_nested(t):
+            raise DataError(f"the {role} column holds nested values ({t}), not one value per "
+                            f"row; flatten it first (e.g. explode the lists) or pass {role}= "
+                            "another column", path=p, column=name)
+    try:
+        return pq.read_table(p, columns=list(dict.fromkeys(roles.values())))
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(f"cannot read the Parquet data ({exc}); is the file complete?",
+                        path=p) from None
+
+
 def read_parquet(path: PathLike, user: str | None = None, item: str | None = None,
                  rating: str | Literal[False] | None = None,
                  timestamp: str | Literal[False] | None = None, *, kind: str | None = None,
@@ -1133,7 +1323,7 @@ def read_parquet(path: PathLike, user: str | None = None, item: str | None = Non
     names = [n for n in schema.names]
     roles = _resolve_roles(names, {"user": user, "item": item, "rating": rating,
                                    "timestamp": timestamp}, {"path": p})
-    table = pq.read_table(p, columns=list(dict.fromkeys(roles.values())))
+    table = _parquet_columns(p, schema, roles)
     try:
         holder = [table]
         del table
