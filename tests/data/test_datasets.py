@@ -132,7 +132,9 @@ def _publish(monkeypatch, server, variant: str, payload: bytes, *, known: bool =
 
 
 def _cache_files(root: Path) -> list[str]:
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+    """Every file under ``root`` but the (empty) lock files that serialise cache writers."""
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*")
+                  if p.is_file() and not p.name.endswith(".lock"))
 
 
 # ---------------------------------------------------------------------------------------
@@ -189,7 +191,10 @@ def test_download_dat_layout_end_to_end(server, monkeypatch, tmp_path):
     assert meta.loc[30, "title"] == "City of Lost Children, The: A Story"
     assert meta.loc[30, "genres"] == ""
     assert data.user_metadata.loc[2, "age"] == 56
+    # the stamp is what makes the folder trusted; the empty lock file serialises writers
+    assert (tmp_path / "movielens" / ".ml-1m.lock").read_bytes() == b""
     assert _cache_files(tmp_path) == ["movielens/ml-1m.zip", "movielens/ml-1m.zip.sha256",
+                                      "movielens/ml-1m/.likewise-extracted.json",
                                       "movielens/ml-1m/README", "movielens/ml-1m/movies.dat",
                                       "movielens/ml-1m/ratings.dat",
                                       "movielens/ml-1m/users.dat"]
@@ -286,14 +291,20 @@ def test_unknown_checksum_is_recorded_then_verified(server, monkeypatch, tmp_pat
     root = tmp_path / "movielens"
     assert (root / "ml-32m.zip.sha256").read_text().strip() == \
         hashlib.sha256(payload).hexdigest()
-    # the archive is damaged after the fact: the next extraction notices and cleans up
+    # the archive is damaged after the fact: the next extraction notices, refuses it and
+    # leaves the file for its owner to delete (likewise only ever renames verified files in)
     import shutil
 
     shutil.rmtree(root / "ml-32m")
-    (root / "ml-32m.zip").write_bytes(payload[:50] + bytes([payload[50] ^ 0xFF]) + payload[51:])
-    with pytest.raises(DataError, match="does not match its checksum"):
+    damaged = payload[:50] + bytes([payload[50] ^ 0xFF]) + payload[51:]
+    (root / "ml-32m.zip").write_bytes(damaged)
+    with pytest.raises(DataError, match="its SHA-256 is .*, expected .*delete it") as info:
         datasets.movielens("32m", cache_dir=tmp_path, download=False)
-    assert not (root / "ml-32m.zip").exists() and not (root / "ml-32m").exists()
+    assert hashlib.sha256(payload).hexdigest() in str(info.value)
+    assert (root / "ml-32m.zip").read_bytes() == damaged and not (root / "ml-32m").exists()
+    (root / "ml-32m.zip").unlink()  # the fix the message names
+    assert datasets.movielens("32m", cache_dir=tmp_path, base_url=server.url,
+                              progress=False).nnz == 5
 
 
 def test_archive_in_wrong_layout(server, monkeypatch, tmp_path):

@@ -5,17 +5,28 @@ timestamps and item metadata (a DataFrame indexed by ``movieId`` with ``title``,
 ``year`` and pipe-separated ``genres``); 100K and 1M also carry user metadata.
 
 Downloads come from the official GroupLens addresses (override the base address with
-``base_url=`` or ``$LIKEWISE_MOVIELENS_URL``), are verified (SHA-256, see
+``base_url=`` or ``$LIKEWISE_MOVIELENS_URL``), are verified (size, SHA-256 and MD5, see
 :data:`RELEASES`), and land in the cache directory (``cache_dir=``,
 ``$LIKEWISE_DATA_DIR``, else the user cache directory such as ``~/.cache/likewise``)
 under ``movielens/``. Only complete, verified files ever appear there.
+
+Nothing found in the cache is trusted blindly. An archive already there (downloaded
+earlier or put there by hand) is verified against the published checksums before it is
+extracted; a mismatch is a :class:`~likewise.errors.DataError` and the file is left
+alone. An extracted folder carries a stamp (the archive's SHA-256, each file's size,
+mtime and SHA-256) written into the staging folder before the folder is moved into
+place; a folder without a valid stamp, or whose files do not match it, is extracted
+again from the verified archive (downloaded again when the archive is gone).
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import re
 import shutil
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,10 +56,14 @@ class Release:
     md5: str | None
 
 
-# SHA-256 and sizes as published in tensorflow-datasets' url_checksums/movielens.txt;
-# MD5s as published by GroupLens next to each archive (<archive>.md5). For 10m only the
-# MD5 is known and for 32m neither: such a download is accepted, its SHA-256 recorded in
-# the cache (<archive>.sha256) and checked before every later extraction.
+# MD5s as published by GroupLens next to each archive (<archive>.md5). SHA-256 and sizes
+# as published in tensorflow-datasets' url_checksums/movielens.txt; for 10m and 32m, which
+# tensorflow-datasets does not carry, as pinned by independent projects that verify the
+# official archives (10m: omnirec's MovieLens loader and several research pipelines; 32m:
+# two research pipelines), each listing the same size and GroupLens' MD5 beside them.
+# Every value given is checked, on download and before a cached archive is extracted. A
+# release without any published checksum is accepted when likewise downloads it, its
+# SHA-256 recorded in the cache (<archive>.sha256) and checked from then on.
 RELEASES: dict[str, Release] = {
     "100k": Release("ml-100k.zip", "ml-100k", "100k", (1, 5),
                     "50d2a982c66986937beb9ffb3aa76efe955bf3d5c6b761f4e3a7cd717c6a3229",
@@ -56,15 +71,18 @@ RELEASES: dict[str, Release] = {
     "1m": Release("ml-1m.zip", "ml-1m", "dat", (1, 5),
                   "a6898adb50b9ca05aa231689da44c217cb524e7ebd39d264c56e2832f2c54e20",
                   5917549, "c4d9eecfca2ab87c1945afe126590906"),
-    "10m": Release("ml-10m.zip", "ml-10M100K", "dat", (0.5, 5), None, None,
-                   "ce571fd55effeba0271552578f2648bd"),
+    "10m": Release("ml-10m.zip", "ml-10M100K", "dat", (0.5, 5),
+                   "813c411ccb6122564edfe752e7f80c4dcc5aa25fa94c93622f6877a7ba252862",
+                   65566137, "ce571fd55effeba0271552578f2648bd"),
     "20m": Release("ml-20m.zip", "ml-20m", "csv", (0.5, 5),
                    "96f243c338a8665f6bcc89c53edf6ee39162a846940de6b7c8c48aeada765ff3",
                    198702078, "cd245b17a1ae2cc31bb14903e1204af3"),
     "25m": Release("ml-25m.zip", "ml-25m", "csv", (0.5, 5),
                    "8b21cfb7eb1706b4ec0aac894368d90acf26ebdfb6aced3ebd4ad5bd1eb9c6aa",
                    261978986, "6b51fb2759a8657d3bfcbfc42b592ada"),
-    "32m": Release("ml-32m.zip", "ml-32m", "csv", (0.5, 5), None, None, None),
+    "32m": Release("ml-32m.zip", "ml-32m", "csv", (0.5, 5),
+                   "e4a68655d7386b8f95f2f2424b2ff975dfdd15ffd59e0d864a14dca43e99d6ee",
+                   238950008, "d472be332d4daa821edc399621853b57"),
     "latest-small": Release("ml-latest-small.zip", "ml-latest-small", "csv", (0.5, 5),
                             "696d65a3dfceac7c45750ad32df2c259311949efec81f0f144fdfb91ebc9e436",
                             978202, None),
@@ -113,8 +131,11 @@ def movielens(variant: str = "100k", *, cache_dir: str | os.PathLike | None = No
     Raises
     ------
     DataError
-        Download failure, checksum mismatch, missing archive with ``download=False`` or a
-        damaged archive; the cache is left without partial files.
+        Download failure, checksum mismatch, missing archive with ``download=False``, an
+        archive in the cache that does not match the published size and checksums (it is
+        left in place; the message gives both digests) or a damaged archive; the cache is
+        left without partial files. An extracted folder that does not match its stamp is
+        extracted again (with a ``UserWarning``), not used.
 
     Examples
     --------
@@ -201,58 +222,187 @@ def _clean_interactions(users, items, ratings, timestamps, **kw) -> Interactions
 # ---------------------------------------------------------------------------------------
 def _fetch(release: Release, *, cache_dir, download: bool, progress: bool,
            base_url: str | None) -> Path:
-    """The extracted folder of ``release`` in the cache, downloading it if needed."""
-    from ..data._download import download as fetch
-    from ..data._download import file_sha256, resolve_cache_dir
+    """The verified extracted folder of ``release`` in the cache, made when needed.
+
+    The common case only checks the folder against its stamp. Anything else happens
+    under the release's lock file, so concurrent callers download and extract once and
+    no folder is replaced while another caller writes it.
+    """
+    from ..data._download import cache_lock, resolve_cache_dir
 
     root = resolve_cache_dir(cache_dir) / "movielens"
     folder = root / release.folder
-    if folder.is_dir():  # only ever created complete, by one atomic rename
+    problem = _folder_problem(folder, release, root)
+    if problem is None:
         return folder
-    archive = root / release.archive
-    recorded = root / (release.archive + ".sha256")
-    if not archive.exists():
-        if not download:
-            raise DataError(f"MovieLens {release.archive} is not in the cache; call with "
-                            "download=True, or put the archive there", path=archive)
-        base = base_url or os.environ.get("LIKEWISE_MOVIELENS_URL") or DEFAULT_BASE_URL
-        url = base.rstrip("/") + "/" + release.archive
-        digest = fetch(url, archive, sha256=release.sha256, md5=release.md5,
-                       size=release.size, progress=progress)
-        atomic_write_text(recorded, digest + "\n")
-    else:
-        expected = release.sha256 or (recorded.read_text().strip() if recorded.exists()
-                                      else None)
-        if expected is not None and file_sha256(archive) != expected:
-            archive.unlink()
-            raise DataError(f"the cached archive does not match its checksum ({expected}) "
-                            "and was removed; run again to download it afresh", path=archive)
-    _extract(archive, release, folder)
+    if not download and not os.path.lexists(root / release.archive):
+        raise _not_cached(release, folder, problem)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"cannot create the cache folder ({exc.strerror}); choose a writable "
+                        "one with cache_dir= or $LIKEWISE_DATA_DIR", path=root) from None
+    with cache_lock(root / f".{release.folder}.lock"):
+        problem = _folder_problem(folder, release, root)  # another caller may have made it
+        if problem is not None:
+            _remake_folder(release, root, folder, problem, download=download,
+                           progress=progress, base_url=base_url)
     return folder
 
 
-def _extract(archive: Path, release: Release, folder: Path) -> None:
-    """Extract the needed members into ``folder`` atomically (staging folder, then rename)."""
+def _remake_folder(release: Release, root: Path, folder: Path, problem: str, **fetch) -> None:
+    """Extract ``folder`` afresh from the verified (or downloaded) archive; under the lock."""
+    _remove_leftovers(root, release)
+    digest = _verified_archive(release, root, folder, problem, **fetch)
+    if os.path.lexists(folder):
+        warnings.warn(f"{folder} cannot be trusted ({problem}); extracting it again from "
+                      f"the verified {release.archive}", stacklevel=4)
+    _extract(root / release.archive, release, folder, digest)
+
+
+def _folder_problem(folder: Path, release: Release, root: Path) -> str | None:
+    """Why the extracted ``folder`` cannot be used as it is, or None when it can."""
+    from ..data._download import stamp_problem
+
+    return stamp_problem(folder, archive=release.archive,
+                         archive_sha256=release.sha256 or _recorded_sha256(root, release),
+                         required=[m for m in _MEMBERS[release.layout] if m not in _OPTIONAL],
+                         readable=_MEMBERS[release.layout])
+
+
+def _recorded_sha256(root: Path, release: Release) -> str | None:
+    """The SHA-256 likewise recorded when it downloaded a release nobody publishes one for."""
+    try:
+        text = (root / (release.archive + ".sha256")).read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return text.lower() if re.fullmatch(r"[0-9a-fA-F]{64}", text) else None
+
+
+def _not_cached(release: Release, folder: Path, problem: str) -> DataError:
+    why = f" (the extracted {folder.name} cannot be used: {problem})" \
+        if os.path.lexists(folder) else ""
+    return DataError(f"MovieLens {release.archive} is not in the cache{why}; call with "
+                     "download=True, or put the archive there",
+                     path=folder.parent / release.archive)
+
+
+def _verified_archive(release: Release, root: Path, folder: Path, problem: str, *,
+                      download: bool, progress: bool, base_url: str | None) -> str:
+    """The SHA-256 of the release's archive in the cache, verified or freshly downloaded."""
+    from ..data._download import download as fetch
+
+    archive = root / release.archive
+    if os.path.lexists(archive):
+        return _verify_cached(archive, release, root)
+    if not download:
+        raise _not_cached(release, folder, problem)
+    base = base_url or os.environ.get("LIKEWISE_MOVIELENS_URL") or DEFAULT_BASE_URL
+    digest = fetch(base.rstrip("/") + "/" + release.archive, archive, sha256=release.sha256,
+                   md5=release.md5, size=release.size, progress=progress)
+    atomic_write_text(root / (release.archive + ".sha256"), digest + "\n")
+    return digest
+
+
+def _verify_cached(archive: Path, release: Release, root: Path) -> str:
+    """Check an archive found in the cache (downloaded earlier or put there by hand).
+
+    It is never deleted or replaced automatically: likewise renames only complete,
+    verified downloads into place, so a file that fails here was put there (or changed)
+    by someone else, and only its owner knows whether it matters.
+    """
+    from ..data._download import verify_file
+
+    if release.sha256 is not None or release.md5 is not None:
+        return verify_file(archive, sha256=release.sha256, md5=release.md5,
+                           size=release.size, what=f"the published {release.archive}")
+    recorded = _recorded_sha256(root, release)
+    if recorded is None:
+        raise DataError(f"no checksum is published for {release.archive} and likewise did not "
+                        "download this copy, so it cannot be verified; delete it and run "
+                        "again to download it", path=archive)
+    return verify_file(archive, sha256=recorded, size=release.size,
+                       what=f"the {release.archive} likewise downloaded (its SHA-256 is "
+                            f"in {release.archive}.sha256)")
+
+
+def _remove_leftovers(root: Path, release: Release) -> None:
+    """Remove what an interrupted download or extraction of ``release`` left behind.
+
+    Called under the release's lock: no other likewise caller is writing these now.
+    """
+    names = (release.folder, release.archive, release.archive + ".sha256")
+    leftover = re.compile(r"\.(?:%s)\.[0-9a-f]{16}\.tmp" % "|".join(map(re.escape, names)))
+    for entry in os.scandir(root):
+        if not leftover.fullmatch(entry.name):
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+
+
+def _extract(archive: Path, release: Release, folder: Path, archive_sha256: str) -> None:
+    """Extract the needed members into a staging folder, stamp it, then put it in place."""
+    from ..data._download import write_stamp
+
     with staging_dir(folder) as tmp:
-        try:
-            with zipfile.ZipFile(archive) as zf:
-                names = {Path(n).name: n for n in zf.namelist() if not n.endswith("/")
-                         and Path(n).parent.name == release.folder}
-                for member in _MEMBERS[release.layout]:
-                    if member not in names:
-                        if member in _OPTIONAL:
-                            continue
-                        raise DataError(f"the archive has no {release.folder}/{member}; it is "
-                                        "not a MovieLens release in the expected layout",
-                                        path=archive)
-                    with zf.open(names[member]) as src, open(tmp / member, "wb") as dst:
-                        shutil.copyfileobj(src, dst, 1 << 20)
-        except zipfile.BadZipFile as exc:
-            archive.unlink()
-            raise DataError(f"the cached archive is damaged ({exc}) and was removed; run "
-                            "again to download it afresh", path=archive) from None
-        # False when another process extracting at the same time won; its copy is kept
-        publish_dir(tmp, folder)
+        digests = _copy_members(archive, release, tmp)
+        write_stamp(tmp, digests, archive=release.archive, archive_sha256=archive_sha256)
+        _replace_folder(tmp, folder)
+
+
+def _copy_members(archive: Path, release: Release, tmp: Path) -> dict[str, str]:
+    """Copy the layout's members into ``tmp``; file name -> SHA-256 of what was written."""
+    digests = {}
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            names = {Path(n).name: n for n in zf.namelist() if not n.endswith("/")
+                     and Path(n).parent.name == release.folder}
+            for member in _MEMBERS[release.layout]:
+                if member in names:
+                    digests[member] = _copy_hashed(zf, names[member], tmp / member)
+                elif member not in _OPTIONAL:
+                    raise DataError(f"the archive has no {release.folder}/{member}; it is "
+                                    "not a MovieLens release in the expected layout",
+                                    path=archive)
+    except zipfile.BadZipFile as exc:
+        raise DataError(f"the archive is damaged ({exc}); delete it and run again to "
+                        "download it afresh", path=archive) from None
+    return digests
+
+
+def _copy_hashed(zf: zipfile.ZipFile, member: str, dest: Path) -> str:
+    # hashing while writing costs a fraction of inflating; it is what the stamp records
+    digest = hashlib.sha256()
+    with zf.open(member) as src, open(dest, "xb") as dst:
+        for chunk in iter(lambda: src.read(1 << 20), b""):
+            dst.write(chunk)
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _replace_folder(tmp: Path, folder: Path) -> None:
+    """Put the complete, stamped ``tmp`` at ``folder``, removing an untrusted folder first.
+
+    Runs under the release's lock, so no other likewise caller writes ``folder`` now; a
+    reader that looks in the instant between the removal and the rename finds no folder
+    and waits for the lock, after which it finds the new one. A crash in that instant
+    leaves no folder, which the next call extracts again.
+    """
+    try:
+        if folder.is_symlink() or folder.is_file():
+            folder.unlink()
+        elif folder.is_dir():
+            shutil.rmtree(folder)
+    except OSError as exc:
+        raise DataError(f"cannot remove the untrusted extracted folder ({exc}); close the "
+                        "programs that use it, or delete it, and run again",
+                        path=folder) from None
+    if not publish_dir(tmp, folder):
+        raise DataError("another program created this folder while likewise was extracting "
+                        "it; delete it and run again", path=folder)
 
 
 # ---------------------------------------------------------------------------------------
