@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from likewise import DataError, Interactions, Vocabulary
@@ -124,3 +124,19 @@ def test_sort_pairs_matches_reference(pairs):
     ref_perm, ref_indptr = sort_pairs_reference(users, items, n_users)
     np.testing.assert_array_equal(perm, ref_perm)
     np.testing.assert_array_equal(indptr, ref_indptr)
+
+
+@SETTINGS
+@given(st.one_of(st.tuples(int_ids, int_ids), st.tuples(str_ids, str_ids)))
+def test_few_ids_lookup_agrees_with_the_batched_one(pair):
+    """A request's few ids take per-id hash probes; many ids one get_indexer: same answer."""
+    values, queries = pair
+    assume(values)
+    vocab, _ = Vocabulary.from_values(values)
+    queries = ((queries + values) * 40)[:40]
+    batched = vocab.index(queries, "ignore")  # > 16 ids: get_indexer
+    few = np.concatenate([vocab.index(queries[i:i + 3], "ignore")
+                          for i in range(0, len(queries), 3)])
+    np.testing.assert_array_equal(few, batched)
+    np.testing.assert_array_equal(vocab.ids_of(batched[batched >= 0]),
+                                  np.asarray(queries, dtype=vocab.ids.dtype)[batched >= 0])
