@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from likewise import _fs
-from likewise._artifact import ArtifactReader, write_artifact
+from likewise._artifact import ArtifactReader, check_name, files_dir, write_artifact
 from likewise.errors import ModelFormatError
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "likewise"
@@ -215,11 +215,16 @@ def test_publish_dir_keeps_the_first_complete_copy(tmp_path):
 # saved folders (models and indexes share this format)
 # ---------------------------------------------------------------------------------------
 ARRAYS = {"ids.npy": np.array(["a", "b", "c"]), "x.npy": np.arange(12.0).reshape(3, 4)}
-MANIFEST = {"format": "likewise.test", "format_version": 1, "n": 3}
+MANIFEST = {"format": "likewise.test", "format_version": 2, "n": 3}
 
 
 def _reader(path, **kw):
-    return ArtifactReader(path, what="thing", format="likewise.test", format_version=1, **kw)
+    return ArtifactReader(path, what="thing", format="likewise.test", format_version=2, **kw)
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*")
+            if p.is_file()}
 
 
 @pytest.mark.parametrize("name", ["saved", "saved.zip"])
@@ -241,8 +246,15 @@ def test_artifact_manifest_on_disk(tmp_path):
     text = (path / "manifest.json").read_text()
     manifest = json.loads(text)
     assert text == json.dumps(manifest, indent=1, sort_keys=True)
-    assert manifest["checksums"] == {f: _fs.sha256_file(path / f) for f in ARRAYS}
-    assert _names(path) == ["ids.npy", "manifest.json", "x.npy"]
+    # the stable folder: the manifest and one version folder with the arrays
+    version = manifest["files_dir"]
+    assert _fs.is_version_name(version) and files_dir(path) == path / version
+    assert _names(path) == ["manifest.json", version]
+    assert _names(path / version) == ["ids.npy", "x.npy"]
+    assert manifest["checksums"] == {f: _fs.sha256_file(path / version / f) for f in ARRAYS}
+    assert manifest["npy"] == {"ids.npy": {"dtype": "<U1", "shape": [3]},
+                               "x.npy": {"dtype": "<f8", "shape": [3, 4]}}
+    assert re.fullmatch(r"[0-9a-f]{64}", manifest["manifest_sha256"])
 
 
 def test_artifact_extra_files_get_checksums(tmp_path):
@@ -251,13 +263,16 @@ def test_artifact_extra_files_get_checksums(tmp_path):
         return ["index.bin"]
 
     path = write_artifact(tmp_path / "s", MANIFEST, ARRAYS, what="index", extra_files=native)
-    assert _reader(path).checksums["index.bin"] == _fs.sha256_file(path / "index.bin")
+    native_file = files_dir(path) / "index.bin"
+    assert _reader(path).checksums["index.bin"] == _fs.sha256_file(native_file)
     _reader(path).verify_files()
-    (path / "index.bin").write_bytes(b"GRAPH")
+    with _reader(path) as saved:  # a native library reads the very file that was checked
+        assert Path(saved.native_path("index.bin")).read_bytes() == b"graph"
+    native_file.write_bytes(b"GRAPH")
     with pytest.raises(ModelFormatError, match="index.bin does not match its checksum"):
         _reader(path).verify_files()
     _reader(path).verify_files(verify=False)
-    (path / "index.bin").unlink()
+    native_file.unlink()
     with pytest.raises(ModelFormatError, match="missing index.bin"):
         _reader(path).verify_files(verify=False)
 
@@ -274,7 +289,7 @@ def test_artifact_detects_tampering(tmp_path, name):
             for n, raw in members.items():
                 zf.writestr(n, raw)
     else:
-        with open(path / "x.npy", "r+b") as fh:
+        with open(files_dir(path) / "x.npy", "r+b") as fh:
             fh.seek(-8, 2)
             fh.write(bytes(8))
     with _reader(path, allow_zip=True) as saved:
@@ -299,8 +314,8 @@ def test_artifact_reader_messages(tmp_path):
     for content, message in [("{oops", "manifest.json is not valid JSON"),
                              (json.dumps({**MANIFEST, "format": "other"}),
                               "not a likewise thing manifest"),
-                             (json.dumps({**MANIFEST, "format_version": 2}),
-                              r"thing format 2, newer than this likewise supports \(1\)")]:
+                             (json.dumps({**MANIFEST, "format_version": 3}),
+                              r"thing format 3, newer than this likewise supports \(2\)")]:
         (path / "manifest.json").write_text(content)
         with pytest.raises(ModelFormatError, match=message):
             _reader(path)
@@ -308,11 +323,19 @@ def test_artifact_reader_messages(tmp_path):
 
 def test_artifact_write_failure_keeps_the_previous_save(tmp_path, monkeypatch):
     path = write_artifact(tmp_path / "s", MANIFEST, ARRAYS, what="thing")
-    before = {p.name: p.read_bytes() for p in path.iterdir()}
+    before = _files(path)
     with pytest.raises(ValueError):  # object arrays need pickle, which is never used
         write_artifact(path, MANIFEST, {"bad.npy": np.array([{}, []], dtype=object)},
                        what="thing")
-    assert {p.name: p.read_bytes() for p in path.iterdir()} == before
+
+    def disk_full(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "save", disk_full)
+    with pytest.raises(OSError, match="disk full"):  # half-way through the version folder
+        write_artifact(path, MANIFEST, ARRAYS, what="thing")
+    monkeypatch.undo()
+    assert _files(path) == before
     assert _names(tmp_path) == ["s"]
 
 
@@ -339,3 +362,232 @@ def test_the_rename_check_can_fail():
     assert _RENAMES.search("    os.replace(tmp, path)")
     assert _RENAMES.search("tmp.rename(path)")
     assert not _RENAMES.search("name.replace('a', 'b')")
+
+
+# ---------------------------------------------------------------------------------------
+# the stable folder: versions, lock, names (issue #14)
+# ---------------------------------------------------------------------------------------
+def test_new_version_dirs_are_unique_and_recognised(tmp_path):
+    names = {_fs.new_version_dir(tmp_path).name for _ in range(20)}
+    assert len(names) == 20 and all(_fs.is_version_name(n) for n in names)
+    assert not any(_fs.is_version_name(n) for n in ["v-1", "v-20240101T000000Z-xyz", "v",
+                                                   "v-20240101T000000Z-0123456789abcdeF"])
+
+
+def test_locked_serialises_writers_and_leaves_no_file(tmp_path):
+    import threading
+    import time
+
+    inside, overlaps = [], []
+
+    def writer():
+        with _fs.locked(tmp_path):
+            inside.append(1)
+            overlaps.append(len(inside))
+            time.sleep(0.02)
+            inside.pop()
+
+    threads = [threading.Thread(target=writer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert overlaps == [1, 1, 1, 1]
+    assert _names(tmp_path) == []
+
+
+def test_move_aside_uses_a_random_name_and_remove_path_never_follows_links(tmp_path):
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "a.jpg").write_bytes(b"x")
+    aside = _fs.move_aside(tmp_path / "photos")
+    assert re.fullmatch(r"\.photos\.[0-9a-f]{16}\.replaced", aside.name)
+    assert (aside / "a.jpg").read_bytes() == b"x"
+    keep = tmp_path / "keep"
+    keep.mkdir()
+    (keep / "f").write_bytes(b"precious")
+    (tmp_path / "link").symlink_to(keep)
+    _fs.remove_path(tmp_path / "link")
+    assert (keep / "f").read_bytes() == b"precious"
+    _fs.remove_path(aside)
+    _fs.remove_path(tmp_path / "missing")
+    assert _names(tmp_path) == ["keep"]
+
+
+@pytest.mark.parametrize("name", ["../x.npy", "/etc/passwd", "a/b.npy", "a\\b.npy", "..", ".",
+                                  ".hidden", "", "x\0.npy", "c:x.npy", " x.npy", 7, None])
+def test_check_name_refuses_anything_but_a_plain_name(name):
+    with pytest.raises(ModelFormatError, match="not a plain file name inside the save"):
+        check_name(name, "saved")
+
+
+def test_check_name_accepts_the_names_likewise_writes():
+    for name in ["users_.npy", "user_items_.indptr.npy", "sub__a__weights_.npy", "index.hnsw"]:
+        assert check_name(name, "saved") == name
+
+
+def test_writers_need_the_stable_folder_format(tmp_path):
+    with pytest.raises(ValueError, match="format_version must be an int >= 2"):
+        write_artifact(tmp_path / "s", {**MANIFEST, "format_version": 1}, ARRAYS, what="thing")
+    assert _names(tmp_path) == []
+
+
+def test_format1_folders_are_read(tmp_path):
+    """Arrays beside the manifest, as likewise wrote before the stable folder."""
+    folder = tmp_path / "old"
+    folder.mkdir()
+    for fname, arr in ARRAYS.items():
+        np.save(folder / fname, arr)
+    (folder / "manifest.json").write_text(json.dumps({
+        **MANIFEST, "format_version": 1,
+        "checksums": {f: _fs.sha256_file(folder / f) for f in ARRAYS}}))
+    with _reader(folder) as saved:
+        for fname, arr in ARRAYS.items():
+            np.testing.assert_array_equal(saved.array(fname), arr)
+            np.testing.assert_array_equal(saved.array(fname, mmap=True), arr)
+        saved.check_manifest_digest()  # none recorded: nothing to compare
+    write_artifact(folder, MANIFEST, {"x.npy": np.ones(2)}, what="thing")
+    assert _names(folder) == ["manifest.json", json.loads(
+        (folder / "manifest.json").read_text())["files_dir"]]  # its own files went
+
+
+def test_the_reader_follows_a_save_that_replaced_the_content(tmp_path, monkeypatch):
+    """A save that switches the manifest and removes the old version between a reader's
+    reading of the manifest and its opening of the files: the reader reads the new one."""
+    import likewise._artifact as artifact
+
+    path = write_artifact(tmp_path / "s", MANIFEST, ARRAYS, what="thing")
+    real = artifact._open_at
+    raced = []
+
+    def racing_open(name, dir_fd, folder, *, directory=False):
+        if directory and not raced:
+            raced.append(name)
+            write_artifact(path, MANIFEST, {**ARRAYS, "x.npy": np.zeros(3)}, what="thing")
+        return real(name, dir_fd, folder, directory=directory)
+
+    monkeypatch.setattr(artifact, "_open_at", racing_open)
+    with _reader(path) as saved:
+        np.testing.assert_array_equal(saved.array("x.npy"), np.zeros(3))
+    assert raced
+
+
+def test_a_missing_file_of_an_unchanged_save_is_reported(tmp_path):
+    path = write_artifact(tmp_path / "s", MANIFEST, ARRAYS, what="thing")
+    (files_dir(path) / "x.npy").unlink()
+    with pytest.raises(ModelFormatError, match="missing x.npy"):
+        _reader(path)
+    _fs.remove_path(files_dir(path))
+    with pytest.raises(ModelFormatError, match="missing v-"):
+        _reader(path)
+
+
+def test_the_manifest_digest_catches_an_edit(tmp_path):
+    path = write_artifact(tmp_path / "s", MANIFEST, ARRAYS, what="thing")
+    manifest = json.loads((path / "manifest.json").read_text())
+    (path / "manifest.json").write_text(json.dumps({**manifest, "n": 4}))
+    with _reader(path) as saved:
+        with pytest.raises(ModelFormatError, match="manifest.json does not match its checksum"):
+            saved.check_manifest_digest()
+        saved.check_manifest_digest(verify=False)
+    (path / "manifest.json").write_text(json.dumps(manifest, indent=4))  # layout only
+    with _reader(path) as saved:
+        saved.check_manifest_digest()
+
+
+@pytest.mark.parametrize("damage", ["object dtype", "truncated", "not an array"])
+def test_unreadable_arrays_are_refused(tmp_path, damage):
+    path = write_artifact(tmp_path / "s", MANIFEST, ARRAYS, what="thing")
+    victim = files_dir(path) / "x.npy"
+    raw = victim.read_bytes()
+    raw = {"object dtype": raw.replace(b"'<f8'", b"'|O' ", 1), "truncated": raw[:-5],
+           "not an array": b"hello"}[damage]
+    victim.write_bytes(raw)
+    with _reader(path) as saved:
+        with pytest.raises(ModelFormatError, match="x.npy"):
+            saved.array("x.npy", verify=False)
+
+
+def test_a_fortran_ordered_array_of_a_format1_save_reads_as_numpy_reads_it(tmp_path):
+    folder = tmp_path / "old"
+    folder.mkdir()
+    arr = np.asfortranarray(np.arange(12.0).reshape(3, 4))
+    np.save(folder / "x.npy", arr)
+    (folder / "manifest.json").write_text(json.dumps({
+        **MANIFEST, "format_version": 1, "checksums": {"x.npy": _fs.sha256_file(folder / "x.npy")}}))
+    with _reader(folder) as saved:
+        np.testing.assert_array_equal(saved.array("x.npy"), arr)
+        np.testing.assert_array_equal(saved.array("x.npy", mmap=True), arr)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork and kill -9")
+def test_zip_saves_under_kill_9_and_concurrent_writers(tmp_path):
+    """A zip is replaced by one rename of a complete temporary, under the parent's lock."""
+    import random
+    import signal
+    import time
+
+    path = tmp_path / "s.zip"
+    contents = [{"x.npy": np.full(50_000, float(v))} for v in (1, 2)]
+    write_artifact(path, MANIFEST, contents[0], what="thing", as_zip=True)
+
+    def child(count=None):
+        pid = os.fork()
+        if pid == 0:
+            status = 0
+            try:
+                for i in range(count or 10**9):
+                    write_artifact(path, MANIFEST, contents[i % 2], what="thing", as_zip=True)
+            except BaseException:  # noqa: BLE001 - reported through the exit status
+                status = 1
+            finally:
+                os._exit(status)
+        return pid
+
+    def value():
+        with _reader(path, allow_zip=True) as saved:
+            arr = saved.array("x.npy")
+        assert arr.min() == arr.max() and arr[0] in (1.0, 2.0)
+
+    rng = random.Random(7)
+    for _ in range(10):
+        pid = child()
+        time.sleep(rng.uniform(0, 0.05))
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        value()
+    writers = [child(15), child(15)]
+    assert [os.waitpid(pid, 0)[1] for pid in writers] == [0, 0]
+    value()
+    # temporaries of killed saves stay hidden (only the process that made one removes it)
+    assert [n for n in os.listdir(tmp_path) if not n.startswith(".")] == ["s.zip"]
+    assert all(re.fullmatch(r"\.s\.zip\.[0-9a-f]{16}\.tmp", n)
+               for n in os.listdir(tmp_path) if n.startswith("."))
+
+
+def test_saves_written_by_the_previous_format_still_load_and_answer_the_same(tmp_path):
+    """tests/hostile/data/format1: models and an index saved by likewise before format 2
+    (made with that code), with the answers it gave then."""
+    import shutil
+
+    import likewise
+    from likewise import index
+
+    saved = Path(__file__).resolve().parent / "hostile" / "data" / "format1"
+    expected = json.loads((saved / "expected.json").read_text())
+    for name in ("popularity", "svd", "item_knn", "popularity.zip"):
+        if not name.endswith(".zip"):
+            assert json.loads((saved / name / "manifest.json").read_text())["format_version"] == 1
+        for mmap in (False, True):
+            model = likewise.load(saved / name, mmap=mmap)
+            got = model.recommend(expected["users"], n=5).item_indices.tolist()
+            assert got == expected[name.removesuffix(".zip")], name
+    queries = np.asarray(expected["index_queries"], dtype=np.float32)
+    assert index.load(saved / "index_exact").query(queries, k=4).ids.tolist() == \
+        expected["index_exact"]
+    # saving over a format 1 folder turns it into format 2
+    copy = tmp_path / "svd"
+    shutil.copytree(saved / "svd", copy)
+    likewise.load(copy).save(copy)
+    assert json.loads((copy / "manifest.json").read_text())["format_version"] == 2
+    assert likewise.load(copy).recommend(expected["users"], n=5).item_indices.tolist() == \
+        expected["svd"]

@@ -9,7 +9,14 @@ itself is durable. On any exception the temporary is removed and the target is u
 Files: :func:`atomic_file` (streaming writers: ``np.save``, zip, PNG, CSV),
 :func:`atomic_write_bytes`, :func:`atomic_write_text`. Folders: write into
 :func:`staging_dir`, then :func:`install_dir` (replaces a previous likewise save, refuses
-anything else) or :func:`publish_dir` (the first complete copy wins; caches).
+anything else) or :func:`publish_dir` (the first complete copy wins; caches). Saved models
+and indexes use a stable folder with versioned subfolders instead (:mod:`likewise._artifact`):
+:func:`new_version_dir` names them, :func:`locked` serialises their writers and
+:func:`move_aside` takes away what ``overwrite=True`` replaces.
+
+Nothing here deletes anything by its name alone: a temporary or a moved-aside original is
+named with a random suffix drawn by the process that created it, and only that process
+removes it.
 
 No NumPy here: the CLI imports this module for commands that must start fast.
 """
@@ -19,8 +26,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import secrets
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -33,8 +42,14 @@ __all__ = [
     "atomic_write_text",
     "fsync_dir",
     "fsync_file",
+    "fsync_tree",
     "install_dir",
+    "is_version_name",
+    "locked",
+    "move_aside",
+    "new_version_dir",
     "publish_dir",
+    "remove_path",
     "sha256_file",
     "staging_dir",
 ]
@@ -110,9 +125,9 @@ def _fsync_tree(root: Path) -> None:
 # ---------------------------------------------------------------------------------------
 # files
 # ---------------------------------------------------------------------------------------
-def _temp_path(path: Path) -> Path:
+def _temp_path(path: Path, suffix: str = "tmp") -> Path:
     # hidden, next to the target (same file system for os.replace), unique per writer
-    return path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    return path.with_name(f".{path.name}.{secrets.token_hex(8)}.{suffix}")
 
 
 @contextlib.contextmanager
@@ -143,6 +158,7 @@ def atomic_file(path: str | os.PathLike, mode: str = "wb", *, encoding: str | No
         raise ValueError(f"atomic_file: mode must be one of {_MODES}, got {mode!r}")
     path = Path(path)
     tmp = _temp_path(path)
+    fh: IO
     if mode == "w":
         fh = open(tmp, "x", encoding=encoding or "utf-8", newline=newline)
     else:
@@ -245,9 +261,8 @@ def install_dir(tmp: Path, path: Path, what: str, *, marker: str = "manifest.jso
     if not path.is_dir() or (not (path / marker).exists() and any(path.iterdir())):
         raise ModelFormatError(f"{path} exists and is not a likewise {what}; refusing to "
                                "overwrite it")
-    old = path.with_name(f".{path.name}.old")
-    if old.exists():
-        shutil.rmtree(old)
+    # a random name drawn here: a user's folder called like a backup is never touched
+    old = _temp_path(path, "old")
     os.replace(path, old)
     try:
         os.replace(tmp, path)
@@ -286,3 +301,112 @@ def publish_dir(tmp: Path, path: Path) -> bool:
         raise
     fsync_dir(path.parent)
     return True
+
+
+# ---------------------------------------------------------------------------------------
+# stable folders with versioned content (saved models and indexes)
+# ---------------------------------------------------------------------------------------
+#: ``v-<UTC time>-<16 random hex digits>``: one complete save inside a stable folder.
+_VERSION_NAME = re.compile(r"v-\d{8}T\d{6}Z-[0-9a-f]{16}")
+
+
+def is_version_name(name: str) -> bool:
+    """Whether ``name`` is a version subfolder name made by :func:`new_version_dir`."""
+    return isinstance(name, str) and _VERSION_NAME.fullmatch(name) is not None
+
+
+def new_version_dir(root: str | os.PathLike) -> Path:
+    """Create an empty, uniquely named version subfolder in the stable folder ``root``.
+
+    Parameters
+    ----------
+    root : path
+        The stable folder (it must exist).
+
+    Returns
+    -------
+    Path
+        ``root/v-<UTC time>-<random>``; the time keeps a listing readable, the random part
+        makes the name unguessable and unique per writer.
+    """
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    path = Path(root) / f"v-{stamp}-{secrets.token_hex(8)}"
+    path.mkdir()
+    return path
+
+
+def fsync_tree(root: str | os.PathLike) -> None:
+    """fsync every file and directory under ``root`` (a folder about to be published)."""
+    _fsync_tree(Path(root))
+
+
+@contextlib.contextmanager
+def locked(path: str | os.PathLike) -> Iterator[None]:
+    """Hold an exclusive lock on the existing folder ``path`` while the block runs.
+
+    The lock is ``flock`` on the folder itself, so it leaves no lock file behind and the
+    kernel releases it when the holder dies (``kill -9`` included). If ``path`` was
+    replaced by another folder while this process waited, the new one is locked instead.
+
+    Parameters
+    ----------
+    path : path
+        A directory that stays in place while writers use it (a stable model folder, or
+        the folder a ``.zip`` model is written into). On Windows, which cannot lock a
+        folder, writers are not serialised.
+    """
+    try:
+        import fcntl
+    except ImportError:  # Windows has neither flock nor folder descriptors
+        yield
+        return
+    path = Path(path)
+    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
+    while True:
+        fd = os.open(path, flags)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            held, now = os.fstat(fd), os.stat(path)
+        except BaseException:
+            os.close(fd)
+            raise
+        if (held.st_dev, held.st_ino) == (now.st_dev, now.st_ino):
+            break
+        os.close(fd)  # the folder was swapped while we waited: lock the one now there
+    try:
+        yield
+    finally:
+        os.close(fd)  # closing the only descriptor releases the flock
+
+
+def move_aside(path: str | os.PathLike) -> Path:
+    """Rename ``path`` to a hidden, randomly named sibling (what ``overwrite=True`` replaces).
+
+    The caller removes the returned path with :func:`remove_path` once the replacement is
+    in place; after a crash it stays, with the user's data in it.
+
+    Parameters
+    ----------
+    path : path
+        A file or folder.
+
+    Returns
+    -------
+    Path
+        ``.NAME.<random>.replaced`` next to ``path``.
+    """
+    path = Path(path)
+    aside = _temp_path(path, "replaced")
+    os.replace(path, aside)
+    fsync_dir(path.parent)
+    return aside
+
+
+def remove_path(path: str | os.PathLike) -> None:
+    """Remove a file, a symlink or a whole folder (symlinks are removed, never followed)."""
+    path = Path(path)
+    with contextlib.suppress(FileNotFoundError):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink()

@@ -66,8 +66,11 @@ def _load_array(path: str, what: str):
               default="exact", show_default=True)
 @click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE",
               help="Backend parameter, repeatable (e.g. -p M=16 -p ef=100).")
+@click.option("--force", is_flag=True,
+              help="Replace whatever is at OUT_DIR, even if it is not a likewise index "
+                   "(a previous likewise index is always replaced).")
 def build(vectors: str, out: str, ids_path: str | None, metric: str, backend: str,
-          params: tuple[str, ...]) -> None:
+          params: tuple[str, ...], force: bool) -> None:
     """Build an index from VECTORS (.npy, .csv or whitespace text, one vector per row)."""
     import numpy as np
 
@@ -87,7 +90,7 @@ def build(vectors: str, out: str, ids_path: str | None, metric: str, backend: st
         else:
             raise DataError("ids file not found", path=p)
     idx = lw_index.build(x, ids=ids, metric=metric, backend=backend, **_parse_params(params))
-    path = idx.save(out)
+    path = idx.save(out, overwrite=force)
     click.echo(f"built {backend} index of {len(idx)} vectors ({idx.dim} dims, {metric}) "
                f"-> {path}")
 

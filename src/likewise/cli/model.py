@@ -102,8 +102,11 @@ def parse_model_params(model_name: str, texts: tuple[str, ...]) -> dict:
                    "`likewise models NAME` lists them).")
 @click.option("--out", "out_path", required=True, metavar="PATH",
               help="Where to save the model (a directory, or a .zip file).")
+@click.option("--force", is_flag=True,
+              help="Replace whatever is at --out, even if it is not a likewise model "
+                   "(a previous likewise model is always replaced).")
 @with_read_options
-def train(source, model_name, params, out_path, read_kwargs):
+def train(source, model_name, params, out_path, force, read_kwargs):
     """Fit a model on PATH|DATASET and save it to --out."""
     import time
 
@@ -114,7 +117,7 @@ def train(source, model_name, params, out_path, read_kwargs):
     started = time.perf_counter()
     model.fit(data)
     elapsed = time.perf_counter() - started
-    path = model.save(out_path)
+    path = model.save(out_path, overwrite=force)
     click.echo(f"trained {model!r} on {data.nnz:,} interactions ({data.n_users:,} users, "
                f"{data.n_items:,} items) in {elapsed:.2f} s; saved to {path}")
 

@@ -28,14 +28,13 @@ Metrics: ``"cosine"`` and ``"dot"`` return similarities (higher is better),
 from __future__ import annotations
 
 import importlib
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .._fs import sha256_file
+from .._artifact import ArtifactReader
 from .._params import Choice, validate
 from ..errors import ConfigError, DataError, ModelFormatError
 from .base import FORMAT_VERSION, METRICS, Index, Neighbours, _as_matrix
@@ -119,6 +118,13 @@ def build(vectors: Any, ids: Any = None, metric: str = "cosine", backend: str = 
 def load(path: str | os.PathLike, *, mmap: bool = True, verify: bool = True) -> Index:
     """Load an index written by :meth:`Index.save`.
 
+    Safe for an index from an untrusted source in the same way as a model (see
+    ``docs/models.md``): file names are plain names inside the folder, opened without
+    following links, only regular files are read, ``ids.npy`` and ``vectors.npy`` are
+    checked against the manifest before use. The native files of annoy, hnswlib and FAISS
+    are read by those libraries, which trust their own format: load those only from a
+    source you trust, with ``verify=True`` to catch corruption.
+
     Parameters
     ----------
     path : path
@@ -127,56 +133,70 @@ def load(path: str | os.PathLike, *, mmap: bool = True, verify: bool = True) -> 
         Memory-map the stored vectors (exact backend) or the index file (annoy always
         memory-maps) instead of reading them into memory.
     verify : bool
-        Check every file's SHA-256 against the manifest.
+        Check every file's and the manifest's SHA-256.
     """
     path = Path(path)
-    try:
-        manifest = json.loads((path / "manifest.json").read_text())
-    except FileNotFoundError:
-        raise ModelFormatError(f"{path}: no likewise index here (missing manifest.json)") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelFormatError(f"{path}/manifest.json is not valid JSON ({exc})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != "likewise.index":
-        raise ModelFormatError(f"{path}: not a likewise index manifest")
-    version = manifest.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ModelFormatError(f"{path} was written in index format {version!r}, newer than "
-                               f"this likewise supports ({FORMAT_VERSION}); upgrade likewise")
+    with ArtifactReader(path, what="index", format="likewise.index",
+                        format_version=FORMAT_VERSION, verify=verify) as saved:
+        index = _empty_index(path, saved.manifest, saved)
+        saved.check_manifest_digest()
+        # a backend hands its native file to a library: check those up front (arrays are
+        # verified as they are read)
+        saved.verify_files(arrays=False)
+        ids = saved.array("ids.npy")
+        if ids.ndim != 1 or ids.dtype.kind not in "iuUS":
+            raise ModelFormatError(f"{path}: ids.npy is not a 1-D array of integers or strings")
+        try:
+            index._set_ids(ids, len(ids))
+        except DataError as exc:
+            raise ModelFormatError(f"{path}: {exc}") from None
+        index._default_ids = bool(saved.manifest.get("default_ids", False))
+        try:
+            index._load_files(saved, mmap)
+        except (ValueError, OSError, RuntimeError) as exc:
+            raise ModelFormatError(f"{path}: the {index.backend} index file is unreadable "
+                                   f"({exc})") from None
+    if len(index) != saved.manifest.get("n"):
+        raise ModelFormatError(f"{path}: manifest says {saved.manifest.get('n')} vectors, "
+                               f"ids.npy has {len(index)}")
+    return index
+
+
+def _empty_index(path: Path, manifest: dict, saved: ArtifactReader) -> Index:
+    """The index object a manifest describes, before any file is read."""
     backend = manifest.get("backend")
-    if backend not in BACKENDS or manifest.get("metric") not in METRICS:
+    if not isinstance(backend, str) or backend not in BACKENDS \
+            or manifest.get("metric") not in METRICS:
         raise ModelFormatError(f"{path}: unknown backend {backend!r} or metric "
                                f"{manifest.get('metric')!r}")
-    checksums = manifest.get("checksums", {})
-    if "ids.npy" not in checksums:
+    if "ids.npy" not in saved.checksums:
         raise ModelFormatError(f"{path}: the manifest lists no checksum for ids.npy")
-    for fname, digest in checksums.items():
-        if not (path / fname).exists():
-            raise ModelFormatError(f"{path}: missing {fname}")
-        if verify and sha256_file(path / fname) != digest:
-            raise ModelFormatError(f"{path}/{fname} does not match its checksum: the index "
-                                   "was modified or corrupted")
     cls = _backend_class(backend)
+    params = manifest.get("params", {})
+    dim = manifest.get("dim")
+    if not isinstance(params, dict) or not isinstance(dim, int) or isinstance(dim, bool) \
+            or dim < 1:
+        raise ModelFormatError(f"{path}/manifest.json is incomplete (dim={dim!r}, "
+                               f"params of type {type(params).__name__})")
     try:
-        index = cls(int(manifest["dim"]), manifest["metric"], dict(manifest.get("params", {})))
+        index = cls(dim, manifest["metric"], dict(params))
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFormatError(f"{path}/manifest.json is incomplete ({exc!r})") from None
     missing = sorted((set(cls._build_spec) | set(cls._search_spec)) - set(index.params))
     if missing:
         raise ModelFormatError(f"{path}/manifest.json lacks parameters {missing}")
-    index.max_norm = manifest.get("max_norm")
-    try:
-        ids = np.load(path / "ids.npy", allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise ModelFormatError(f"{path}/ids.npy is unreadable ({exc})") from None
-    index._set_ids(ids, len(ids))
-    index._default_ids = bool(manifest.get("default_ids", False))
-    try:
-        index._load_files(path, mmap)
-    except (ValueError, OSError, RuntimeError) as exc:
-        raise ModelFormatError(f"{path}: the {backend} index file is unreadable ({exc})") from None
-    if len(index) != manifest.get("n"):
-        raise ModelFormatError(f"{path}: manifest says {manifest.get('n')} vectors, ids.npy "
-                               f"has {len(index)}")
+    rules = {name: rule for name, (_, rule) in {**cls._build_spec, **cls._search_spec}.items()}
+    try:  # the rules build() applies
+        validate(f"{path}: {backend} index", rules, index.params)
+    except ConfigError as exc:
+        raise ModelFormatError(str(exc)) from None
+    max_norm = manifest.get("max_norm")
+    if max_norm is not None and not (isinstance(max_norm, (int, float))
+                                     and not isinstance(max_norm, bool)
+                                     and np.isfinite(max_norm) and max_norm > 0):
+        raise ModelFormatError(f"{path}/manifest.json: max_norm {max_norm!r} is not a "
+                               "positive number")
+    index.max_norm = max_norm
     return index
 
 

@@ -115,13 +115,16 @@ class AnnoyIndex(Index):
         self._index.save(str(directory / "index.ann"))
         return ["index.ann"]
 
-    def _after_save(self, path: Path) -> None:
-        # Annoy's save() re-maps the index from the file it wrote, which was in the
-        # temporary directory; map it from its final place instead
+    def _after_save(self, directory: Path) -> None:
+        # Annoy's save() re-maps the index from the file it wrote; map it again from the
+        # folder the save ended in
         self._index.unload()
         self._index = self._new()
-        self._index.load(str(path / "index.ann"))
+        self._index.load(str(directory / "index.ann"))
 
-    def _load_files(self, directory: Path, mmap: bool) -> None:
+    def _load_files(self, saved, mmap: bool) -> None:
         self._index = self._new()
-        self._index.load(str(directory / "index.ann"), prefault=not mmap)
+        self._index.load(saved.native_path("index.ann"), prefault=not mmap)
+        if self._index.get_n_items() != len(self):
+            raise ValueError(f"the forest holds {self._index.get_n_items()} vectors, not "
+                             f"{len(self)}")

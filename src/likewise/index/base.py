@@ -26,17 +26,14 @@ padding and the on-disk manifest live here once.
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from .._fs import install_dir, sha256_file
+from .._artifact import ArtifactReader, write_artifact
 from .._params import validate
 from ..data.vocabulary import Vocabulary
 from ..errors import (
@@ -50,8 +47,9 @@ __all__ = ["FORMAT_VERSION", "METRICS", "Index", "Neighbours", "drop_self"]
 
 #: Metrics every backend supports.
 METRICS = ("cosine", "dot", "euclidean")
-#: Version of the on-disk index format written by :meth:`Index.save`.
-FORMAT_VERSION = 1
+#: Version of the on-disk index format written by :meth:`Index.save` (2: the stable
+#: folder with a versioned subfolder, see likewise._artifact; version 1 folders still load).
+FORMAT_VERSION = 2
 
 
 class Neighbours:
@@ -323,39 +321,50 @@ class Index:
         return self
 
     # -- persistence -------------------------------------------------------------------
-    def save(self, path: str | os.PathLike) -> Path:
+    def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
         """Save to a directory: ``manifest.json``, ``ids.npy`` and the backend's own file(s).
 
         Exact indexes store ``vectors.npy`` (memory-mapped on :func:`likewise.index.load`);
         annoy, hnsw and faiss store their native index file. No pickle; every file has a
-        SHA-256 in the manifest. The write is atomic.
+        SHA-256 in the manifest. Atomic and durable like a model's save (readers see the
+        complete old or new index; concurrent saves take turns), and only a previous
+        likewise index (or an empty folder) is replaced unless ``overwrite=True``
+        (:class:`~likewise.ModelFormatError` otherwise).
+
+        Parameters
+        ----------
+        path : path
+            The folder.
+        overwrite : bool
+            Replace whatever is at ``path``, even if it is not a likewise index.
+
+        Returns
+        -------
+        Path
+            ``path``.
         """
         self._check_nonempty()
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-        try:
-            with open(tmp / "ids.npy", "wb") as fh:
-                np.save(fh, self._vocab.ids, allow_pickle=False)
-            files = ["ids.npy", *self._save_files(tmp)]
-            manifest = {
-                "format": "likewise.index",
-                "format_version": FORMAT_VERSION,
-                "backend": self.backend,
-                "metric": self.metric,
-                "dim": self.dim,
-                "n": len(self),
-                "default_ids": self._default_ids,
-                "max_norm": self.max_norm,
-                "params": self.params,
-                "checksums": {f: sha256_file(tmp / f) for f in files},
-            }
-            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
-            install_dir(tmp, path, "index")
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        self._after_save(path)
+        manifest = {
+            "format": "likewise.index",
+            "format_version": FORMAT_VERSION,
+            "backend": self.backend,
+            "metric": self.metric,
+            "dim": self.dim,
+            "n": len(self),
+            "default_ids": self._default_ids,
+            "max_norm": self.max_norm,
+            "params": self.params,
+        }
+        written: list[Path] = []
+
+        def native_files(directory: Path) -> list[str]:
+            written.append(directory)  # this save's version folder (not whatever is current)
+            return self._save_files(directory)
+
+        write_artifact(path, manifest, {"ids.npy": self._vocab.ids}, what="index",
+                       extra_files=native_files, overwrite=overwrite)
+        self._after_save(written[0])
         return path
 
     # -- helpers -----------------------------------------------------------------------
@@ -425,13 +434,18 @@ class Index:
         raise NotImplementedError
 
     def _save_files(self, directory: Path) -> list[str]:
+        """Write the backend's own file(s) into ``directory``; return their plain names."""
         raise NotImplementedError
 
-    def _load_files(self, directory: Path, mmap: bool) -> None:
+    def _load_files(self, saved: ArtifactReader, mmap: bool) -> None:
+        """Read the backend's own file(s) from an opened save: arrays through
+        ``saved.array``, native files through ``saved.native_path`` (the checked, already
+        opened file, never a path joined from the manifest)."""
         raise NotImplementedError
 
-    def _after_save(self, path: Path) -> None:
-        """Hook for backends whose native save changes the in-memory object."""
+    def _after_save(self, directory: Path) -> None:
+        """Hook for backends whose native save changes the in-memory object (``directory``
+        holds the files just saved)."""
 
 
 def sort_rows(pos: np.ndarray, scores: np.ndarray, higher_is_better: bool):

@@ -339,8 +339,7 @@ class ExactIndex(Index):
         return ["vectors.npy"]
 
     def _load_files(self, saved, mmap: bool) -> None:
-        # load() verified every file already (when asked to)
-        data = saved.array("vectors.npy", mmap=mmap, verify=False)
+        data = saved.array("vectors.npy", mmap=mmap)  # verified as load() asked
         if data.dtype.kind != "f" or data.shape != (len(self), self.dim):
             raise ValueError(f"vectors.npy holds a {data.dtype} array of shape {data.shape}, "
                              f"not ({len(self)}, {self.dim}) floats")

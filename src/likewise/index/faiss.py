@@ -115,7 +115,11 @@ class FaissIndex(Index):
         _faiss().write_index(self._index, str(directory / "index.faiss"))
         return ["index.faiss"]
 
-    def _load_files(self, directory: Path, mmap: bool) -> None:
+    def _load_files(self, saved, mmap: bool) -> None:
         # read into memory: faiss' memory-mapped indexes are read-only and add() on them
         # is not safe
-        self._index = _faiss().read_index(str(directory / "index.faiss"))
+        self._index = _faiss().read_index(saved.native_path("index.faiss"))
+        if self._index.ntotal != len(self) or self._index.d != self._inner_dim:
+            raise ValueError(f"the index holds {self._index.ntotal} vectors of "
+                             f"{self._index.d} dimensions, not {len(self)} of "
+                             f"{self._inner_dim}")
