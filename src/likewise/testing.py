@@ -468,7 +468,8 @@ class RecommenderContract:
 
         model = fitted
         target = model.save(tmp_path / "m")
-        victim = sorted(Path(target).glob("*.npy"), key=lambda p: p.stat().st_size)[-1]
+        # the arrays live in the save's current version folder (rglob finds them there)
+        victim = sorted(Path(target).rglob("*.npy"), key=lambda p: p.stat().st_size)[-1]
         raw = bytearray(victim.read_bytes())
         raw[-1] ^= 0xFF
         victim.write_bytes(bytes(raw))

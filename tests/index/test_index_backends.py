@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from likewise import index
+from likewise._artifact import files_dir
 from likewise.errors import (
     ConfigError,
     DataError,
@@ -185,7 +186,7 @@ def test_save_load_round_trip(clustered, backend, metric, tmp_path):
 def test_load_detects_corruption(clustered, tmp_path):
     x, _ = clustered
     path = index.build(x[:50]).save(tmp_path / "idx")
-    with open(path / "vectors.npy", "r+b") as fh:
+    with open(files_dir(path) / "vectors.npy", "r+b") as fh:  # the current version's file
         fh.seek(-4, 2)
         fh.write(b"\x00\x01\x02\x03")
     with pytest.raises(ModelFormatError, match="checksum"):

@@ -96,13 +96,15 @@ def test_vectors_are_unit_length_and_sparse(content):
 def test_profile_kernel_matches_reference():
     rng = np.random.default_rng(0)
     vectors = sp.random(30, 12, density=0.3, random_state=1, dtype=np.float32).tocsr()
-    ratings = sp.random(6, 30, density=0.2, random_state=2, dtype=np.float32).tocsr()
-    ratings.data = rng.integers(1, 6, ratings.nnz).astype(np.float32)
-    for centered in (False, True):
-        w = user_weights(ratings, centered)
-        fast = profile_scores(w, vectors)
-        ref = profile_scores_reference(w.toarray(), vectors.toarray())
-        np.testing.assert_allclose(fast, ref, atol=1e-5)
+    # 6 rows take the dense-profile path, 40 the sparse one
+    for n_rows in (6, 40):
+        ratings = sp.random(n_rows, 30, density=0.2, random_state=2, dtype=np.float32).tocsr()
+        ratings.data = rng.integers(1, 6, ratings.nnz).astype(np.float32)
+        for centered in (False, True):
+            w = user_weights(ratings, centered)
+            fast = profile_scores(w, vectors)
+            ref = profile_scores_reference(w.toarray(), vectors.toarray())
+            np.testing.assert_allclose(fast, ref, atol=1e-5)
 
 
 def test_centering_and_flat_users():

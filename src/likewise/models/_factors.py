@@ -49,6 +49,14 @@ def dot_rows(left: np.ndarray, rows: np.ndarray, right: np.ndarray) -> np.ndarra
     return serial_dot(block, right)
 
 
+def item_scores(item_factors: np.ndarray, user_vector: np.ndarray) -> np.ndarray:
+    """``item_factors @ user_vector`` (one folded-in user) as float32, through
+    :func:`dot_rows`: serial in the calling thread for request-sized products."""
+    vec = np.ascontiguousarray(user_vector, dtype=np.float32).reshape(1, -1)
+    return dot_rows(vec, np.zeros(1, np.int64),
+                    np.ascontiguousarray(item_factors, dtype=np.float32))[0]
+
+
 def dot_rows_reference(left: np.ndarray, rows: np.ndarray, right: np.ndarray) -> np.ndarray:
     """Plain NumPy ``left[rows] @ right.T`` in float64, for tests of :func:`dot_rows`."""
     return np.asarray(left, np.float64)[np.asarray(rows, np.int64)] @ \

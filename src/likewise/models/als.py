@@ -22,7 +22,7 @@ from .._params import Bool, Choice, Float, Int, RandomState, check_random_state
 from ..data.interactions import Interactions
 from ..errors import DataError
 from . import _mf_kernels as K
-from ._factors import FactorScoring
+from ._factors import FactorScoring, item_scores
 from ._weighting import BM25_B, BM25_K1, bm25_history, bm25_weights
 from .base import Recommender, numba_threads
 
@@ -162,10 +162,13 @@ class ImplicitALS(FactorScoring, Recommender):
         elif self.weighting == "log":
             values = np.log1p(np.maximum(values, 0))
         conf = 1.0 + self.alpha * values.astype(np.float64)
+        x = K.implicit_fold_in(item_idx, conf, self.item_factors_, self._cache_yty)
+        return item_scores(self.item_factors_, x)
+
+    def _derive(self) -> None:
+        # the fold-in's Y^T Y + lambda I, once per fit / load instead of once per request
         Y = self.item_factors_
-        YtY = Y.T.astype(np.float64) @ Y + self.regularization * np.eye(self.factors)
-        x = K.implicit_fold_in(item_idx, conf, Y, YtY)
-        return Y @ x
+        self._cache_yty = Y.T.astype(np.float64) @ Y + self.regularization * np.eye(self.factors)
 
 
 class ALS(FactorScoring, Recommender):
@@ -266,6 +269,6 @@ class ALS(FactorScoring, Recommender):
         target = values.astype(np.float64) - self.mu_ - self.item_bias_[item_idx]
         lam = self.regularization * (len(item_idx) if self.weighted_lambda else 1)
         sol = np.linalg.solve(feats.T @ feats + lam * np.eye(feats.shape[1]), feats.T @ target)
-        return (self.item_factors_ @ sol[1:].astype(np.float32)
+        return (item_scores(self.item_factors_, sol[1:])
                 + self.mu_ + sol[0] + self.item_bias_)
 

@@ -17,6 +17,7 @@ import scipy.sparse as sp
 from .._params import Any_, Choice, Int, RandomState, check_random_state, seed_from
 from ..data.interactions import Interactions
 from ..errors import ConfigError
+from ._persistence import check_state
 from .base import Recommender
 
 __all__ = ["ApproxUserKNN"]
@@ -136,6 +137,13 @@ class ApproxUserKNN(Recommender):
         elif self.index_params:
             params = dict(self.index_params)
         return index.build(self.user_vectors_, metric="cosine", backend=self.backend, **params)
+
+    def _validate_state(self) -> None:
+        super()._validate_state()
+        # index positions are user rows: one vector per user
+        check_state(self, {"user_vectors_": ("users", "dims"),
+                           "components_": ("dims", "items")},
+                    finite=("user_vectors_", "components_"), required=("user_vectors_",))
 
     def _after_load(self) -> None:
         self._cache_binary = _binary(self.user_items_)

@@ -33,7 +33,7 @@ import scipy.sparse as sp
 
 from .._params import validate
 from ..data.interactions import Interactions
-from ..data.vocabulary import Vocabulary
+from ..data.vocabulary import Vocabulary, query_array
 from ._biases import damped_biases
 from ._retrieval import ItemSets, Request, _only_candidates, retrieve
 from ..errors import (
@@ -415,6 +415,22 @@ class Recommender:
             self._warm_up(index is not None, similar_index is not None)
         return self
 
+    def _validate_state(self) -> None:
+        """Check the state a load restored before anything uses it (runs before
+        :meth:`_after_load`).
+
+        The base checks what every family has (vocabularies, the training matrix, rating
+        scale, global mean, and the factors, biases and popularity of
+        ``_persistence.COMMON_AXES``: shapes against the vocabularies, finite values); a
+        family with more arrays extends it (``super()._validate_state()`` then
+        ``_persistence.check_state`` / ``check_indices``), above all for arrays whose
+        values index something: kernels read those unchecked. Raises
+        :class:`~likewise.ModelFormatError`.
+        """
+        from ._persistence import check_common_state
+
+        check_common_state(self)
+
     def _derive_state(self) -> None:
         """Build the derived state every query reads; runs at the end of ``fit`` and after
         ``load``, never inside a query (models extend :meth:`_derive`, not this)."""
@@ -424,6 +440,8 @@ class Recommender:
         self._cache_trained_items = np.ones(len(self.items_), dtype=bool) \
             if self.knows_items_without_interactions else self.item_popularity_ > 0
         self._cache_untrained_items = np.nonzero(~self._cache_trained_items)[0].astype(np.int64)
+        vectors = self._item_embeddings()
+        self._cache_unit_items = None if vectors is None else unit_rows(vectors)
         self._derive()
 
     def _derive(self) -> None:
@@ -475,10 +493,10 @@ class Recommender:
                           "once before querying (queries never build indexes themselves)")
 
     def _similar_items_idx(self, item_idx: np.ndarray, n: int):
-        vectors = self._item_embeddings()
-        if vectors is None:
+        unit = self._cache_unit_items
+        if unit is None:
             raise UnsupportedError(f"{type(self).__name__} has no notion of item similarity")
-        return cosine_top_n(vectors, item_idx, n)
+        return cosine_top_n(unit, item_idx, n, normalised=True)
 
     # -- predict ----------------------------------------------------------------------
     def predict(self, users: Any, items: Any, *, on_unknown: str = "fallback",
@@ -747,11 +765,7 @@ class Recommender:
         (-1 unknown), or :class:`UnknownUserError` / :class:`UnknownItemError` under
         ``on_unknown="raise"``."""
         _check_choice("on_unknown", on_unknown, ON_UNKNOWN)
-        ids = np.asarray(ids)
-        if ids.ndim == 0:
-            ids = ids.reshape(1)
-        elif ids.ndim > 1:
-            ids = ids.reshape(-1)
+        ids = query_array(ids)  # 1-D; True in [True, 2] stays True, not the id 1
         error = UnknownUserError if what == "user" else UnknownItemError
         idx = vocab.index(ids, "raise" if on_unknown == "raise" else "ignore", error=error,
                           what=what)
@@ -824,14 +838,30 @@ class Recommender:
                                item_indices=top_idx, query_name=query_name, cases=cases)
 
     # -- persistence ------------------------------------------------------------------
-    def save(self, path: str | os.PathLike) -> Path:
+    def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
         """Save to a directory (or a single ``.zip`` file) as a JSON manifest plus arrays.
 
-        The write is atomic: a model already at ``path`` stays intact until the new one is
-        complete. No pickle is used; loading verifies every array's SHA-256.
+        Atomic and durable: readers of ``path`` see the complete old model or the complete
+        new one, at any instant and after any crash; concurrent saves to one path take
+        turns. No pickle is used; loading verifies every file's SHA-256. Only a previous
+        likewise model (or an empty folder) is ever replaced: anything else at ``path``
+        raises :class:`~likewise.ModelFormatError` unless ``overwrite=True``. See
+        docs/models.md, "Saving and loading: what is guaranteed".
+
+        Parameters
+        ----------
+        path : path
+            The folder, or a file name ending in ``.zip``.
+        overwrite : bool
+            Replace whatever is at ``path``, even if it is not a likewise model.
+
+        Returns
+        -------
+        Path
+            ``path``.
         """
         self._check_fitted()
-        return _save(self, Path(path))
+        return _save(self, Path(path), overwrite=overwrite)
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, mmap: bool = False,
@@ -876,17 +906,26 @@ def top_n_reference(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]
             np.where(valid, vals, np.nan).astype(np.float32))
 
 
-def cosine_top_n(vectors: np.ndarray, query_idx: np.ndarray, n: int,
-                 block: int = 1024) -> tuple[np.ndarray, np.ndarray]:
-    """Top-``n`` cosine neighbours of rows ``query_idx`` among all rows (self excluded)."""
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """``vectors`` scaled to unit length per row (zero rows stay zero), C-ordered float32."""
     vectors = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=1)
-    unit = vectors / np.where(norms > 0, norms, 1)[:, None]
+    return np.ascontiguousarray(vectors / np.where(norms > 0, norms, 1)[:, None],
+                                dtype=np.float32)
+
+
+def cosine_top_n(vectors: np.ndarray, query_idx: np.ndarray, n: int,
+                 block: int = 1024, *, normalised: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``n`` cosine neighbours of rows ``query_idx`` among all rows (self excluded);
+    ``normalised=True`` says the rows are unit length already (see :func:`unit_rows`)."""
+    from ._factors import dot_rows
+
+    unit = np.asarray(vectors, dtype=np.float32) if normalised else unit_rows(vectors)
     out_i = np.empty((len(query_idx), n), dtype=np.int64)
     out_s = np.empty((len(query_idx), n), dtype=np.float32)
     for lo, hi in _blocks(len(query_idx), block):
         q = query_idx[lo:hi]
-        sims = unit[q] @ unit.T
+        sims = dot_rows(unit, q, unit)
         sims[np.arange(len(q)), q] = -np.inf
         out_i[lo:hi], out_s[lo:hi] = top_n(sims, n)
     return out_i, out_s

@@ -35,6 +35,7 @@ from ..errors import ConfigError
 from . import _bpmf_kernels as B
 from ._factors import FactorScoring
 from ._mf_kernels import check_finite
+from ._persistence import check_state
 from .base import Recommender, numba_threads
 
 __all__ = ["BayesianMF"]
@@ -147,6 +148,13 @@ class BayesianMF(FactorScoring, Recommender):
                               f"{self.burn_in}")
 
     # -- fitting ------------------------------------------------------------------------
+    def _validate_state(self) -> None:
+        super()._validate_state()
+        samples = {"item_bias_samples_": ("samples", "items"), "noise_precision_": ("samples",),
+                   "user_prior_mean_": ("samples", "prior"),
+                   "user_prior_precision_": ("samples", "prior", "prior")}
+        check_state(self, samples, finite=samples)
+
     def _fit(self, data: Interactions) -> None:
         rng = check_random_state(self.random_state)
         m = data.matrix

@@ -19,7 +19,7 @@ import numpy as np
 from .._params import Bool, Float, Int, RandomState, check_random_state, seed_from
 from ..data.interactions import Interactions
 from . import _mf_kernels as K
-from ._factors import FactorScoring
+from ._factors import FactorScoring, item_scores
 from .base import Recommender, numba_threads
 
 __all__ = ["BPR"]
@@ -115,5 +115,5 @@ class BPR(FactorScoring, Recommender):
         K.bpr_fold_in(items, self.item_factors_, self.item_bias_,
                       int(self.epochs * len(items)), np.float32(self.learning_rate),
                       np.float32(self.regularization), np.uint64(self.fold_in_seed_ + 1), p)
-        return self.item_factors_ @ p + self.item_bias_
+        return item_scores(self.item_factors_, p) + self.item_bias_
 

@@ -23,6 +23,7 @@ from .._params import Any_, Bool, Choice, Float, Int, RandomState, Union, check_
 from ..data.interactions import Interactions
 from ..data.splits import user_holdout
 from ..errors import ConfigError, DataError
+from ._persistence import check_state
 from .base import Recommender, _blocks, top_n
 
 __all__ = ["PRIOR_GRID", "SHRINKAGE_GRID", "ContentKNN", "profile_scores",
@@ -53,12 +54,24 @@ def user_weights(matrix: sp.csr_matrix, centered: bool) -> sp.csr_matrix:
     return w
 
 
+#: up to this many rows, profile_scores uses dense profiles (rows x features stays small)
+_DENSE_PROFILE_ROWS = 16
+
+
 def profile_scores(weights: sp.csr_matrix, vectors: sp.csr_matrix) -> np.ndarray:
     """Cosine between each weight row's profile and every item vector (dense float32 block).
 
     ``profile = normalise(weights @ vectors)`` and ``scores = profile @ vectors.T``; both
-    products stay sparse until the final (rows x items) block.
+    products stay sparse until the final (rows x items) block. A few rows (a request) take
+    dense profiles and one sparse matrix-vector product per row instead: no transpose of
+    the item vectors and a handful of sparse objects less per call.
     """
+    if weights.shape[0] <= _DENSE_PROFILE_ROWS:
+        prof = np.asarray((weights @ vectors).toarray(), dtype=np.float32)
+        norms = np.sqrt(np.einsum("ij,ij->i", prof, prof))
+        prof *= np.where(norms > 0, 1.0 / np.where(norms > 0, norms, 1.0), 0.0
+                         ).astype(np.float32)[:, None]
+        return np.ascontiguousarray(np.asarray(vectors @ prof.T, dtype=np.float32).T)
     prof = sp.csr_matrix(weights @ vectors, dtype=np.float32)
     norms = np.sqrt(np.asarray(prof.multiply(prof).sum(axis=1)).ravel())
     scale = np.where(norms > 0, 1.0 / np.where(norms > 0, norms, 1.0), 0.0).astype(np.float32)
@@ -363,6 +376,13 @@ class ContentKNN(Recommender):
 
     def _item_embeddings(self):
         return None  # similarity is served sparse by _similar_items_idx
+
+    def _validate_state(self) -> None:
+        super()._validate_state()
+        check_state(self, {"item_vectors_": ("items", None), "has_features_": ("items",),
+                           "prior_": ("items",), "user_weights_": ("users", "items")},
+                    finite=("item_vectors_", "prior_", "user_weights_"),
+                    required=("item_vectors_",))
 
     def _after_load(self) -> None:
         super()._after_load()

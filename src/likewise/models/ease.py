@@ -19,6 +19,7 @@ import numpy as np
 from .._params import Bool, Choice, Float, Int
 from ..data.interactions import Interactions
 from ..errors import ConfigError
+from ._persistence import check_state
 from .base import Recommender, top_n
 
 __all__ = ["EASE"]
@@ -86,6 +87,11 @@ class EASE(Recommender):
             x.data[:] = 1.0
         return x
 
+    def _validate_state(self) -> None:
+        super()._validate_state()
+        check_state(self, {"weights_": ("items", "items")}, finite=("weights_",),
+                    required=("weights_",))
+
     def _fit(self, data: Interactions) -> None:
         dtype = np.dtype(self.dtype)
         x = self._inputs(data.matrix)
@@ -102,7 +108,9 @@ class EASE(Recommender):
         if not np.all(np.isfinite(diag)):
             raise ConfigError(f"EASE: the Gram solve was not finite; increase lambda_ (now "
                               f"{self.lambda_}) or use dtype='float64'")
-        self.weights_ = P.astype(np.float32)
+        # C order: scoring reads rows of B; scipy's inverse comes back Fortran-ordered, and
+        # sparse @ Fortran-ordered dense copies the whole matrix on every call
+        self.weights_ = np.ascontiguousarray(P, dtype=np.float32)
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
         x = self._inputs(self.user_items_[user_idx])

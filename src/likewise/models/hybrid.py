@@ -26,6 +26,7 @@ from .._params import Any_, Bool, Choice, Float, Int, Str, params_from_json, par
 from ..data.interactions import Interactions
 from ..errors import ConfigError, DataError, ModelFormatError, UnsupportedError
 from . import registry
+from ._persistence import check_state
 from .base import Recommender, _blocks, top_n
 
 __all__ = ["NORMALISATIONS", "SwitchingHybrid", "WeightedHybrid", "normalise_scores"]
@@ -224,11 +225,12 @@ class _Hybrid(Recommender):
         return out
 
     # -- persistence: sub-models are flattened into the hybrid's own manifest ------------
-    def save(self, path):
+    def save(self, path, *, overwrite: bool = False):
         """Save the hybrid and its fitted sub-models in one model directory (or .zip).
 
         Sub-models given as instances are stored as JSON specs, so after loading the
-        ``models`` parameter(s) hold ``{"class": ..., "params": ...}`` dicts.
+        ``models`` parameter(s) hold ``{"class": ..., "params": ...}`` dicts. ``overwrite``
+        as for :meth:`Recommender.save`.
         """
         self._check_fitted()
         original = self._model_params()
@@ -236,7 +238,7 @@ class _Hybrid(Recommender):
             v if isinstance(v, dict) else _spec_of(v, f"model {k!r}"))
             for k, v in original.items()})
         try:
-            return super().save(path)
+            return super().save(path, overwrite=overwrite)
         finally:
             self._set_model_params(original)
 
@@ -252,6 +254,16 @@ class _Hybrid(Recommender):
         state["submodels_"] = specs
         return state
 
+    def _validate_state(self) -> None:
+        super()._validate_state()  # the sub-models are checked as _after_load builds them
+        names = getattr(self, "model_names_", None)
+        if names is not None and not (isinstance(names, list)
+                                      and all(isinstance(n, str) for n in names)):
+            raise ModelFormatError(f"{type(self).__name__}.model_names_ is not a list of "
+                                   "names; the model was modified or corrupted")
+        check_state(self, {"weights_": (None, len(names or ())), "cold_users_": ("users",),
+                           "cold_items_": ("items",)}, finite=("weights_",))
+
     def _after_load(self) -> None:
         specs = getattr(self, "submodels_", None) or {}
         flat = {k: v for k, v in vars(self).items() if k.startswith(_SUB)}
@@ -265,6 +277,7 @@ class _Hybrid(Recommender):
                     if attr == "rating_scale_" and isinstance(value, list):
                         value = tuple(value)
                     setattr(model, attr, value)
+            model._validate_state()  # a sub-model's state is checked like a model's
             model._after_load()
             model._derive_state()
             subs[name] = model

@@ -34,7 +34,8 @@ import scipy.sparse as sp
 from .._params import Bool, Choice, FilePath, Int, Str, Union, validate
 from ..data.interactions import Interactions
 from ..data.vocabulary import Vocabulary
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, ModelFormatError
+from ._persistence import check_state
 from .base import Recommender
 from .content import user_weights
 
@@ -353,8 +354,30 @@ class ImageSimilarity(Recommender):
             raise DataError("no item has a readable image; see model.skipped_")
         return self._cache_index
 
+    def _validate_state(self) -> None:
+        super()._validate_state()
+        check_state(self, {"item_vectors_": ("items", "dims"), "has_image_": ("items",),
+                           "image_paths_": ("items",), "user_weights_": ("users", "items"),
+                           "search_components_": ("dims", None), "search_mean_": ("dims",)},
+                    finite=("item_vectors_", "user_weights_", "search_components_",
+                            "search_mean_"),
+                    required=("item_vectors_", "has_image_"))
+        if self.has_image_.dtype != bool:  # it selects rows: a mask, not indices
+            raise ModelFormatError(f"{type(self).__name__}.has_image_ is not a boolean mask; "
+                                   "the model was modified or corrupted")
+
+    def _prepare_queries(self) -> None:
+        # the network (or its ONNX Runtime session) for query photos: loaded on the first
+        # similar_images otherwise
+        from ..features.images import get_model, prepare_model
+
+        prepare_model(get_model(self.model), runtime=self.runtime)
+
     def _derive(self) -> None:
         # built with the catalogue (fit, from_folder, from_embeddings, load), never by a query
+        comp = getattr(self, "search_components_", None)
+        self._cache_components_t = None if comp is None else \
+            np.ascontiguousarray(np.asarray(comp, dtype=np.float32).T)
         from .. import index
 
         rows = np.nonzero(self.has_image_)[0]
@@ -394,11 +417,12 @@ class ImageSimilarity(Recommender):
                      else idx.query_ids(exclude, k=k))
             rows = np.where(found.positions >= 0, found.ids, -1).astype(np.int64)
             return rows, found.scores
-        from ..index.exact import _blas_single_thread
+        from ._factors import dot_rows
 
         n_cand = min(len(idx), max(self.rerank * k, k + 1))
-        with _blas_single_thread():
-            reduced = q @ np.asarray(self.search_components_, dtype=np.float32)
+        # q @ components, serial for a request (no process-wide BLAS setting per query)
+        reduced = dot_rows(np.asarray(q, np.float32), np.arange(len(q)),
+                           self._cache_components_t)
         found = idx.query(reduced, k=n_cand)
         cand = np.where(found.positions >= 0, found.ids, -1).astype(np.int64)
         return self._rerank(q, cand, k, exclude)

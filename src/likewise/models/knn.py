@@ -28,6 +28,7 @@ import scipy.sparse as sp
 from .._params import Choice, Float, Int
 from ..errors import ConfigError, UnknownItemError, UnknownUserError
 from . import _knn_kernels as K
+from ._persistence import check_state
 from ._retrieval import ItemSets, Request, retrieve
 from ._weighting import bm25_weights
 from .base import Recommendations, Recommender, _check_n, numba_threads
@@ -266,6 +267,16 @@ class _Neighborhood(Recommender):
 
     def _fit_implicit(self, matrix: sp.csr_matrix) -> None:
         raise NotImplementedError
+
+    def _validate_state(self) -> None:
+        super()._validate_state()
+        # the neighbour CSR's column indices address rows of the same side (checked in
+        # range by the loader): its shape must be that side's size
+        side = "users" if self._user_based else "items"
+        check_state(self, {"neighbors_": (side, side), "dense_similarity_": (side, side),
+                           "x_mean_": (side,), "x_sigma_": (side,),
+                           "user_sizes_": ("users",)},
+                    finite=("neighbors_", "dense_similarity_", "x_mean_", "x_sigma_"))
 
     # -- derived views (built by _derive at fit / load, read by queries) ------------
     def _derive(self) -> None:

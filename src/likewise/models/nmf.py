@@ -24,7 +24,7 @@ from .._params import Float, Int, RandomState, check_random_state
 from ..data.interactions import Interactions
 from ..errors import ConfigError
 from . import _mf_kernels as K
-from ._factors import FactorScoring
+from ._factors import FactorScoring, item_scores
 from .base import Recommender
 
 __all__ = ["NMF", "nmf_epoch", "nmf_epoch_reference"]
@@ -155,5 +155,5 @@ class NMF(FactorScoring, Recommender):
         for _ in range(self.epochs):
             den = (Q @ p) @ Q + len(r) * self.regularization * p
             p *= np.divide(num, den, out=np.ones_like(num), where=den > 0)
-        return self.item_factors_ @ p.astype(np.float32)
+        return item_scores(self.item_factors_, p)
 

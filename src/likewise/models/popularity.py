@@ -6,6 +6,7 @@ import numpy as np
 
 from .._params import Choice, Float, Int
 from ..errors import ConfigError, DataError, UnsupportedError
+from ._persistence import check_state
 from .base import Recommender
 
 __all__ = ["Popularity"]
@@ -76,6 +77,12 @@ class Popularity(Recommender):
         if self.method == "trending" and data.timestamps is None:
             raise DataError("Popularity(method='trending') needs timestamps; load the data "
                             "with a timestamp column or use method='count'")
+
+    def _validate_state(self) -> None:
+        super()._validate_state()
+        # items below min_count score -inf on purpose; NaN never
+        check_state(self, {"item_scores_": ("items",)}, no_nan=("item_scores_",),
+                    required=("item_scores_",))
 
     def _fit(self, data) -> None:
         m = data.matrix

@@ -22,7 +22,8 @@ import numpy as np
 from .._params import Bool, Float, Int, RandomState, check_random_state
 from ..data.interactions import Interactions
 from . import _mf_kernels as K
-from ._factors import FactorScoring
+from ._factors import FactorScoring, item_scores
+from ._persistence import check_state
 from .base import Recommender, numba_threads
 
 __all__ = ["SVD", "SVDpp"]
@@ -154,7 +155,7 @@ class SVD(FactorScoring, Recommender):
                       self.item_bias_, self.item_factors_, self.epochs,
                       np.float32(self.learning_rate), np.float32(self.regularization),
                       self.biased, p, bu)
-        scores = self.item_factors_ @ p
+        scores = item_scores(self.item_factors_, p)
         if self.biased:
             scores += self.mu_ + bu[0] + self.item_bias_
         return scores
@@ -222,6 +223,12 @@ class SVDpp(SVD):
         self.user_factors_, self.item_factors_, self.implicit_factors_ = pu, qi, y
         self._after_load()
 
+    def _validate_state(self) -> None:
+        super()._validate_state()
+        check_state(self, {"item_factors_": ("items", "factors"),
+                           "implicit_factors_": ("items", "factors")},
+                    finite=("implicit_factors_",), required=("implicit_factors_",))
+
     def _after_load(self) -> None:
         # effective user vectors p_u + |N(u)|^-1/2 sum y_j, so scoring is one matmul
         m = self.user_items_
@@ -247,4 +254,4 @@ class SVDpp(SVD):
                             self.implicit_factors_, self.epochs,
                             np.float32(self.learning_rate), np.float32(self.regularization),
                             p, bu)
-        return self.item_factors_ @ (p + z) + self.mu_ + bu[0] + self.item_bias_
+        return item_scores(self.item_factors_, p + z) + self.mu_ + bu[0] + self.item_bias_
