@@ -167,8 +167,8 @@ class ImplicitALS(FactorScoring, Recommender):
 
     def _derive(self) -> None:
         # the fold-in's Y^T Y + lambda I, once per fit / load instead of once per request
-        Y = self.item_factors_
-        self._cache_yty = Y.T.astype(np.float64) @ Y + self.regularization * np.eye(self.factors)
+        Y = np.asarray(self.item_factors_, dtype=np.float64)  # one dtype: a BLAS product
+        self._cache_yty = Y.T @ Y + self.regularization * np.eye(self.factors)
 
 
 class ALS(FactorScoring, Recommender):
