@@ -36,8 +36,10 @@ def test_rows_of_a_csr_matrix():
         assert _as_lists(sets) == [m[r].indices.tolist() for r in rows]
 
 
-def _reference(scores, skip_lists, cand_lists, n):
+def _reference(scores, skip_lists, cand_lists, n, allowed=None):
     scores = scores.astype(np.float32).copy()
+    if allowed is not None:
+        scores[:, ~allowed] = -np.inf
     for r, skip in enumerate(skip_lists):
         scores[r, skip] = -np.inf
         if cand_lists is not None:
@@ -54,9 +56,10 @@ def test_scores_and_ranked_sources_agree_with_the_reference(skips, use_cand, n, 
     scores = rng.integers(0, 5, size=(len(skips), N_ITEMS)).astype(np.float32)  # many ties
     cand_lists = [rng.choice(N_ITEMS, 6, replace=False).tolist() for _ in skips] \
         if use_cand else None
+    allowed = rng.random(N_ITEMS) < 0.8 if seed % 2 else None  # a model's trained items
     request = Request(n, N_ITEMS, ItemSets.from_lists(skips),
-                      ItemSets.from_lists(cand_lists) if use_cand else None)
-    want = _reference(scores, skips, cand_lists, n)
+                      ItemSets.from_lists(cand_lists) if use_cand else None, allowed)
+    want = _reference(scores, skips, cand_lists, n, allowed)
     got = retrieve(request, scores=scores)
     np.testing.assert_array_equal(got[0], want[0])
     # a best-first list of every item filtered by the same request gives the same lists
@@ -142,3 +145,14 @@ def test_histories_must_be_a_mapping():
         model.recommend([-1], histories=[1, 2])
     recs = model.recommend([-1, -2], n=3, histories={-1: ([50, 172], [5, 4]), -2: [999999]})
     assert recs.cases.tolist() == ["warm", "cold"]  # -2's history has no known item
+
+
+def test_fit_and_load_build_the_id_lookups(tmp_path):
+    """The vocabularies' hash tables exist before the first query (no lazy build in it)."""
+    data = contract_data("implicit")
+    data.users._index = data.items._index = None  # as a freshly read vocabulary has
+    model = likewise.EASE(lambda_=50.0).fit(data)
+    assert model.users_._index is not None and model.items_._index is not None
+    model.save(tmp_path / "m")
+    loaded = likewise.load(tmp_path / "m")
+    assert loaded.users_._index is not None and loaded.items_._index is not None

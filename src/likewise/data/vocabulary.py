@@ -297,6 +297,14 @@ class Vocabulary:
             self._index = pd.Index(self.ids)
         return self._index
 
+    def prepare_lookups(self) -> "Vocabulary":
+        """Build the hash table behind :meth:`index` now (pandas builds it on the first
+        lookup otherwise), so the first query is as fast as the next and lookups from
+        many threads only read shared state. Returns ``self``."""
+        if len(self):
+            self._pd_index().get_loc(self.ids[0].item())
+        return self
+
     # -- properties -------------------------------------------------------------------
     @property
     def is_integer(self) -> bool:

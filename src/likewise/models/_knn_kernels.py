@@ -693,9 +693,17 @@ def _sparse_score_rows(lo, hi_, rows, a_indptr, a_indices, a_data, s_indptr, s_i
 @njit(parallel=True, cache=True)
 def _sparse_scores_parallel(chunks, rows, a_indptr, a_indices, a_data, s_indptr, s_indices,
                             s_data, out):
+    # the row loop is written out, not a call to _sparse_score_rows: numba does not inline
+    # that call, and the out-of-line version runs ~2x slower here (recommend for all 943
+    # users of MovieLens 100K: 14 vs 6 ms)
     for c in prange(len(chunks) - 1):
-        _sparse_score_rows(chunks[c], chunks[c + 1], rows, a_indptr, a_indices, a_data,
-                           s_indptr, s_indices, s_data, out)
+        for q in range(chunks[c], chunks[c + 1]):
+            u = rows[q]
+            for a in range(a_indptr[u], a_indptr[u + 1]):
+                i = a_indices[a]
+                r = a_data[a]
+                for b in range(s_indptr[i], s_indptr[i + 1]):
+                    out[q, s_indices[b]] += r * s_data[b]
 
 
 def sparse_scores(chunks, rows, a_indptr, a_indices, a_data, s_indptr, s_indices, s_data,

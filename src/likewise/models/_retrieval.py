@@ -150,12 +150,16 @@ class Request:
         Items each row must not return (seen items, exclusions, the query item).
     candidates : ItemSets or None
         Items each row may return; None means every item.
+    allowed : (n_items,) bool array or None
+        Items any row may return at all (a model's trained items); None means every
+        item. A mask, not a skip set, because it is the same for every row.
     """
 
     n: int
     n_items: int
     skip: ItemSets
     candidates: ItemSets | None = None
+    allowed: np.ndarray | None = None
 
 
 def retrieve(request: Request, *, scores: np.ndarray | None = None,
@@ -201,6 +205,15 @@ def _top_of_scores(request: Request, scores: np.ndarray) -> tuple[np.ndarray, np
     from ._topk import top_n_masked
 
     scores = np.asarray(scores, dtype=np.float32)
+    if request.allowed is not None:
+        # in place on a block the caller handed over (a model's _score returns a fresh
+        # array, as the contract says): a second (rows x items) copy per block doubles the
+        # memory in flight, and glibc then returns it to the OS after every call, so each
+        # block pays its page faults again (recommend for all MovieLens 100K users: 20 vs
+        # 6 ms)
+        if not (scores.flags.writeable and scores.flags.owndata):
+            scores = scores.copy()
+        scores[:, np.flatnonzero(~request.allowed)] = -np.inf
     if request.candidates is not None:
         scores = _only_candidates(scores, request.candidates)
     return top_n_masked(scores, request.skip.indptr, request.skip.indices, request.n)
@@ -222,6 +235,8 @@ def _filter_ranked(request: Request, pos: np.ndarray,
     vals = np.asarray(vals, dtype=np.float32)
     n, n_items = request.n, request.n_items
     keep = (pos >= 0) & np.isfinite(vals)
+    if request.allowed is not None:
+        keep &= request.allowed[np.maximum(pos, 0)]
     keys = np.arange(len(pos), dtype=_INT)[:, None] * n_items + np.maximum(pos, 0)
     if not request.skip.is_empty:
         keep &= ~_sorted_member(keys, request.skip.keys(n_items))

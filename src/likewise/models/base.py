@@ -7,7 +7,8 @@ as-is) and in ``_param_spec`` (checked in ``fit``), and implements a few hooks:
     learn from an :class:`~likewise.data.Interactions`; learned attributes end with ``_``.
 ``_score(user_idx)``
     dense scores ``(len(user_idx), n_items)`` for known users (the base class blocks the
-    users, so a block is small); used by ``recommend`` and, by default, ``predict``.
+    users, so a block is small); used by ``recommend`` and, by default, ``predict``. Return
+    a fresh array (retrieval may overwrite it in place) or a read-only one (it is copied).
 ``_predict_idx(user_idx, item_idx)`` (optional)
     a faster rating estimate for (user, item) index pairs.
 ``_score_history(item_idx, values)`` (optional)
@@ -442,6 +443,8 @@ class Recommender:
         self._cache_untrained_items = np.nonzero(~self._cache_trained_items)[0].astype(np.int64)
         vectors = self._item_embeddings()
         self._cache_unit_items = None if vectors is None else unit_rows(vectors)
+        self.users_.prepare_lookups()
+        self.items_.prepare_lookups()
         self._derive()
 
     def _derive(self) -> None:
@@ -740,8 +743,8 @@ class Recommender:
         top_idx = np.full((len(items), n_eff), -1, dtype=np.int64)
         top_scores = np.full((len(items), n_eff), np.nan, dtype=np.float32)
         known = idx >= 0
-        request = Request(n_eff, self.n_items,
-                          self._with_untrained(ItemSets.one_each(idx[known])))
+        request = Request(n_eff, self.n_items, ItemSets.one_each(idx[known]),
+                          allowed=self._recommendable())
         if known.any() and index is not None:
             sim_index = self._resolve_index(index, "cosine")
             vectors = np.asarray(self._item_embeddings(), dtype=np.float32)
@@ -751,7 +754,8 @@ class Recommender:
             top_idx[known], top_scores[known] = retrieve(
                 request, ranked=self._similar_items_idx(idx[known], n_eff))
         if (~known).any():
-            request = Request(n_eff, self.n_items, self._with_untrained(ItemSets.empty(1)))
+            request = Request(n_eff, self.n_items, ItemSets.empty(1),
+                              allowed=self._recommendable())
             pi, ps = retrieve(request, scores=self._fallback_scores()[None, :])
             top_idx[~known], top_scores[~known] = pi, ps
         return self._result(items, top_idx, top_scores, ~known, query_name="query_item")
@@ -808,14 +812,13 @@ class Recommender:
     def _request(self, n: int, rows: np.ndarray, seen: ItemSets | None, cand, excl) -> Request:
         """The :class:`Request` for query ``rows``: skip = seen items + exclusions."""
         skip = seen if seen is not None else ItemSets.empty(len(rows))
-        skip = self._with_untrained(skip.union(_rows_of_sets(excl, rows)))
-        return Request(n, self.n_items, skip, _rows_of_sets(cand, rows))
+        return Request(n, self.n_items, skip.union(_rows_of_sets(excl, rows)),
+                       _rows_of_sets(cand, rows), self._recommendable())
 
-    def _with_untrained(self, skip: ItemSets) -> ItemSets:
-        """``skip`` plus the items the model was not trained on (never recommended)."""
-        if not len(self._cache_untrained_items):
-            return skip
-        return skip.union(ItemSets.shared(self._cache_untrained_items, skip.n_rows))
+    def _recommendable(self) -> np.ndarray | None:
+        """Mask of the items results may hold (None: all): never one the model was not
+        trained on."""
+        return self._cache_trained_items if len(self._cache_untrained_items) else None
 
     def _mask(self, scores: np.ndarray, seen_users, rows: np.ndarray, cand, excl) -> None:
         """Set excluded entries of a score block to -inf, in place (for callers that need

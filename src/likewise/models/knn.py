@@ -280,7 +280,11 @@ class _Neighborhood(Recommender):
 
     # -- derived views (built by _derive at fit / load, read by queries) ------------
     def _derive(self) -> None:
-        self._cache_item_users = _transpose(self.user_items_.astype(np.float32))[0]
+        # only what this mode's queries read: explicit predictions read the item -> users
+        # view and the dense similarity; implicit UserKNN the item -> users view
+        explicit = self.mode_ == "explicit"
+        self._cache_item_users = _transpose(self.user_items_.astype(np.float32))[0] \
+            if explicit or self._user_based else None
         self._cache_neighbors = None
         if getattr(self, "neighbors_", None) is None and \
                 getattr(self, "dense_similarity_", None) is not None:
@@ -288,14 +292,18 @@ class _Neighborhood(Recommender):
             indptr, indices, data = K.dense_to_csr(dense)
             self._cache_neighbors = sp.csr_matrix((data, indices, indptr), shape=dense.shape)
         self._cache_dense = None
-        if getattr(self, "dense_similarity_", None) is None and \
+        if explicit and getattr(self, "dense_similarity_", None) is None and \
                 getattr(self, "neighbors_", None) is not None:
             n = self.neighbors_.shape[0]
             self._cache_dense = self.neighbors_.toarray().astype(np.float32) \
                 if n <= DENSE_LIMIT else np.zeros((0, 0), dtype=np.float32)
 
     def _item_users(self) -> sp.csr_matrix:
-        return self._cache_item_users
+        cached = self._cache_item_users
+        # built per call (not kept: queries have no side effects) where the mode's
+        # scoring does not need it, e.g. ItemKNN.explain in implicit mode
+        return cached if cached is not None else \
+            _transpose(self.user_items_.astype(np.float32))[0]
 
     def _candidates(self) -> sp.csr_matrix:
         """Row y -> the rows x2 that have y, with ratings (the other side's view)."""
@@ -308,7 +316,8 @@ class _Neighborhood(Recommender):
         """Dense similarity for O(1) lookups when n is small, else an empty array."""
         if getattr(self, "dense_similarity_", None) is not None:
             return self.dense_similarity_
-        return self._cache_dense
+        cached = self._cache_dense
+        return cached if cached is not None else np.zeros((0, 0), dtype=np.float32)
 
     def _neighbors(self) -> sp.csr_matrix:
         """Each row's neighbours as CSR (indices sorted), from the dense store if needed."""
