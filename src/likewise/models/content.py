@@ -362,8 +362,12 @@ class ContentKNN(Recommender):
                             np.array([row.nnz]), self.popularity_prior_,
                             self.profile_shrinkage_)[0]
 
+    def _derive(self) -> None:
+        # similar_items multiplies by the transposed item vectors: once per fit / load
+        self._cache_vectors_t = self.item_vectors_.T.tocsr()
+
     def _similar_items_idx(self, item_idx: np.ndarray, n: int):
-        vt = self.item_vectors_.T.tocsr()
+        vt = self._cache_vectors_t
         out_i = np.empty((len(item_idx), n), dtype=np.int64)
         out_s = np.empty((len(item_idx), n), dtype=np.float32)
         block = max(1, min(1024, (32 << 20) // (4 * max(1, self.n_items))))
