@@ -18,6 +18,7 @@ __all__ = [
     "UnsupportedError",
     "ModelFormatError",
     "MissingDependencyError",
+    "RatingRankingWarning",
 ]
 
 
@@ -90,6 +91,16 @@ class ModelFormatError(LikewiseError, ValueError):
 
 class MissingDependencyError(LikewiseError, ImportError):
     """An optional dependency is not installed; the message says which extra provides it."""
+
+
+class RatingRankingWarning(UserWarning):
+    """``recommend`` on a model fitted for rating prediction ranks by predicted rating.
+
+    Predicted ratings make poor top-N lists (obscure items with one 5-star rating come
+    first); the message names the better choice for the model. Issued once per model
+    instance; silence it with
+    ``warnings.filterwarnings("ignore", category=likewise.RatingRankingWarning)``.
+    """
 
 
 def require(module: str, extra: str, purpose: str | None = None):
