@@ -93,6 +93,28 @@ def parse_model_params(model_name: str, texts: tuple[str, ...]) -> dict:
     return out
 
 
+def seed_model(model, seed: int | None):
+    """``model`` with ``random_state=seed`` wherever it (or a sub-model) leaves it None.
+
+    Parameters
+    ----------
+    model : Recommender
+        The model; sub-models are reached through ``get_params(deep=True)``.
+    seed : int or None
+        None leaves the model as it is.
+
+    Returns
+    -------
+    Recommender
+        ``model`` itself.
+    """
+    if seed is None:
+        return model
+    unset = {name: seed for name, value in model.get_params(deep=True).items()
+             if value is None and (name == "random_state" or name.endswith("__random_state"))}
+    return model.set_params(**unset)
+
+
 @click.command()
 @click.argument("source", metavar="PATH|DATASET")
 @click.option("--model", "model_name", required=True, metavar="NAME",
@@ -105,14 +127,18 @@ def parse_model_params(model_name: str, texts: tuple[str, ...]) -> dict:
 @click.option("--force", is_flag=True,
               help="Replace whatever is at --out, even if it is not a likewise model "
                    "(a previous likewise model is always replaced).")
+@click.option("--seed", type=int, metavar="INT",
+              help="random_state of the model (and its sub-models) where it is not set by "
+                   "--param: the same seed gives the same model every run.")
 @with_read_options
-def train(source, model_name, params, out_path, force, read_kwargs):
+def train(source, model_name, params, out_path, force, seed, read_kwargs):
     """Fit a model on PATH|DATASET and save it to --out."""
     import time
 
     from ..models import registry
 
-    model = registry.make(model_name, **parse_model_params(model_name, params))
+    model = seed_model(registry.make(model_name, **parse_model_params(model_name, params)),
+                       seed)
     data = load_data(source, **read_kwargs)
     started = time.perf_counter()
     model.fit(data)

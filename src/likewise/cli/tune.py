@@ -115,7 +115,8 @@ def parse_param(text: str, rules: dict | None = None, owner: str = "the model"):
 @click.option("--metric", metavar="NAME",
               help="Metric to optimise (default rmse for ratings, ndcg for top-N).")
 @click.option("--seed", type=int, default=0, show_default=True,
-              help="Seed of the splits and of random search.")
+              help="Seed of the splits, of random search and of the model's random_state "
+                   "(unless --param searches it).")
 @click.option("--out", "out_dir", metavar="DIR",
               help="Write results.csv, results.md and best_params.json here.")
 @click.option("--save-model", metavar="PATH",
@@ -130,7 +131,7 @@ def tune(source, model_name, params, search, n_iter, protocol, folds, k, metric,
     from ..errors import ConfigError
     from ..evaluation.registry import make_model
     from ..evaluation.tune import tune as run_tune
-    from .model import param_rules
+    from .model import param_rules, seed_model
 
     owner, rules = param_rules(model_name)
     space = {}
@@ -143,7 +144,7 @@ def tune(source, model_name, params, search, n_iter, protocol, folds, k, metric,
         raise ConfigError("distributions such as loguniform(a,b) need --search random")
     out = ensure_out_dir(out_dir) if out_dir else None
     data = load_data(source, **read_kwargs)
-    model = make_model(model_name)
+    model = seed_model(make_model(model_name), seed)
     result = run_tune(model, space if search == "grid" else None, data,
                       param_distributions=space if search == "random" else None,
                       protocol=choose_protocol(protocol, data), metric=metric, search=search,

@@ -24,6 +24,7 @@ from ..errors import DataError
 from . import _mf_kernels as K
 from ._factors import FactorScoring, item_scores
 from ._weighting import BM25_B, BM25_K1, bm25_history, bm25_weights
+from ._progress import fit_steps
 from .base import Recommender, numba_threads
 
 __all__ = ["ALS", "ImplicitALS", "bm25_weight"]
@@ -146,7 +147,7 @@ class ImplicitALS(FactorScoring, Recommender):
                 f"regularization (now {self.regularization})")
         reg = self.regularization
         with numba_threads(self.num_threads):
-            for it in range(self.iterations):
+            for it in fit_steps(self, self.iterations, "iteration"):
                 K.als_cg(cui.indptr, cui.indices, cui.data, X, Y, K.gram(Y, reg),
                          self.cg_steps)
                 K.als_cg(ciu.indptr, ciu.indices, ciu.data, Y, X, K.gram(X, reg),
@@ -241,7 +242,7 @@ class ALS(FactorScoring, Recommender):
         feats_v = np.empty_like(U)
         hint = f"try a larger regularization (now {self.regularization})"
         with numba_threads(self.num_threads):
-            for it in range(self.iterations):
+            for it in fit_steps(self, self.iterations, "iteration"):
                 feats_u[:, 0] = 1.0
                 feats_u[:, 1:] = V[:, 1:]
                 target = (m.data - mu - V[m.indices, 0]).astype(np.float32)

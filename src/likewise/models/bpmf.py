@@ -36,6 +36,7 @@ from . import _bpmf_kernels as B
 from ._factors import FactorScoring
 from ._mf_kernels import check_finite
 from ._persistence import check_state
+from ._progress import fit_steps
 from .base import Recommender, numba_threads
 
 __all__ = ["BayesianMF"]
@@ -194,7 +195,7 @@ class BayesianMF(FactorScoring, Recommender):
                            if fixed else ""))
         self.train_rmse_ = []
         with numba_threads(self.num_threads):
-            for sweep in range(self.iterations):
+            for sweep in fit_steps(self, self.iterations, "sweep"):
                 m_u, lam_u = self._hyper(rng, U, beta0, nu0, W0_inv, sweep, hint)
                 z = rng.standard_normal((n_users, k))
                 sse = float(B.sample_rows(*by_user, V, mu, lam_u, lam_u @ m_u, alpha, z,

@@ -6,8 +6,10 @@ the user used, item j drawn uniformly from the catalogue) to rank i above j:
     maximise  sum ln sigmoid(x_uij) - reg ||theta||^2,   x_uij = p_u . (q_i - q_j) + b_i - b_j.
 
 The sampler runs in parallel numba threads, each with its own xorshift stream seeded from
-``random_state`` (lock-free shared updates, as in implicit and LightFM); with
-``num_threads=1`` a fit is exactly reproducible.
+``random_state`` (lock-free shared updates, as in implicit and LightFM). Those racing
+updates make a threaded fit differ run to run, so with a ``random_state`` the default
+(``num_threads=None``) is one exact sequential stream: bit-reproducible, at the cost of the
+threads' speed-up (measured in the README's reproducibility section).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from .._params import Bool, Float, Int, RandomState, check_random_state, seed_fr
 from ..data.interactions import Interactions
 from . import _mf_kernels as K
 from ._factors import FactorScoring, item_scores
+from ._progress import fit_steps
 from .base import Recommender, numba_threads
 
 __all__ = ["BPR"]
@@ -40,8 +43,10 @@ class BPR(FactorScoring, Recommender):
         L2 penalty on the updated parameters (default 0.01).
     verify_negative_samples : bool
         Skip sampled negatives the user actually used (default True).
-    num_threads : int
-        Sampler threads (0 = all cores). 1 gives bit-reproducible fits for a seed.
+    num_threads : int or None
+        Sampler threads (0 = all cores). None (default): 1 when ``random_state`` is set
+        (bit-reproducible fits), all cores otherwise. More than one thread is faster but
+        not reproducible (lock-free shared updates).
     random_state : None, int or numpy.random.Generator
         Seed for the initial factors and the samplers.
 
@@ -61,14 +66,15 @@ class BPR(FactorScoring, Recommender):
         "learning_rate": Float(0, low_open=True, help="SGD step size."),
         "regularization": Float(0, help="L2 penalty on the updated parameters."),
         "verify_negative_samples": Bool(help="Skip sampled negatives the user actually used."),
-        "num_threads": Int(0, help="Sampler threads (0 = all cores); 1 gives bit-reproducible "
-                                   "fits for a seed."),
+        "num_threads": Int(0, none_ok=True,
+                           help="Sampler threads (0 = all cores); None: 1 (bit-reproducible) "
+                                "when random_state is set, else all cores."),
         "random_state": RandomState(help="Seed for the initial factors and the samplers."),
     }
 
     def __init__(self, factors: int = 100, epochs: int = 100, learning_rate: float = 0.01,
                  regularization: float = 0.01, verify_negative_samples: bool = True,
-                 num_threads: int = 0, random_state=None):
+                 num_threads: int | None = None, random_state=None):
         self.factors = factors
         self.epochs = epochs
         self.learning_rate = learning_rate
@@ -90,9 +96,9 @@ class BPR(FactorScoring, Recommender):
         self.train_auc_ = []
         hint = (f"learning_rate={self.learning_rate} is probably too high; try "
                 f"{self.learning_rate / 10:g}")
-        with numba_threads(self.num_threads) as threads:
+        with numba_threads(self._sampler_threads()) as threads:
             states = K.rng_seeds(rng, threads)
-            for epoch in range(self.epochs):
+            for epoch in fit_steps(self, self.epochs):
                 correct, skipped = K.bpr_epoch(indptr, indices, entry_user, pu, qi, bi,
                                                self.learning_rate, self.regularization,
                                                len(indices), states,
@@ -104,6 +110,12 @@ class BPR(FactorScoring, Recommender):
         K.check_finite(type(self).__name__, pu.sum(), self.epochs - 1, hint)
         self.user_factors_, self.item_factors_, self.item_bias_ = pu, qi, bi
         self.fold_in_seed_ = seed_from(rng)
+
+    def _sampler_threads(self) -> int:
+        """The thread count to use: a seeded fit defaults to the exact sequential sampler."""
+        if self.num_threads is not None:
+            return self.num_threads
+        return 1 if self.random_state is not None else 0
 
     def _bias_terms(self):
         return self.item_bias_, None

@@ -25,6 +25,7 @@ from ..data.interactions import Interactions
 from ..errors import ConfigError
 from . import _mf_kernels as K
 from ._factors import FactorScoring, item_scores
+from ._progress import fit_steps
 from .base import Recommender
 
 __all__ = ["NMF", "nmf_epoch", "nmf_epoch_reference"]
@@ -139,7 +140,7 @@ class NMF(FactorScoring, Recommender):
         P = rng.uniform(self.init_low, self.init_high, (R.shape[0],) + shape).astype(np.float32)
         Q = rng.uniform(self.init_low, self.init_high, (R.shape[1],) + shape).astype(np.float32)
         self.train_rmse_ = []
-        for epoch in range(self.epochs):
+        for epoch in fit_steps(self, self.epochs):
             sse = nmf_epoch(R, rows, P, Q, self.regularization)
             K.check_finite("NMF", [sse, P.sum(), Q.sum()], epoch,
                            f"try a larger regularization (now {self.regularization})")

@@ -24,6 +24,7 @@ from ..data.interactions import Interactions
 from . import _mf_kernels as K
 from ._factors import FactorScoring, item_scores
 from ._persistence import check_state
+from ._progress import fit_steps
 from .base import Recommender, numba_threads
 
 __all__ = ["SVD", "SVDpp"]
@@ -129,7 +130,7 @@ class SVD(FactorScoring, Recommender):
         self.train_rmse_ = []
         state = K.rng_seeds(rng, 1)
         with numba_threads(self.num_threads) as threads:
-            for epoch in range(self.epochs):
+            for epoch in fit_steps(self, self.epochs):
                 if self.shuffle:  # a fresh uniformly random order, in place, in numba
                     K.shuffle_together(state, users, items, ratings)
                 sse = K.sgd_svd_epoch(users, items, ratings, None, mu, bu, bi, pu, qi,
@@ -209,7 +210,7 @@ class SVDpp(SVD):
         mu = float(ratings.mean())
         self.train_rmse_ = []
         with numba_threads(self.num_threads) as threads:
-            for epoch in range(self.epochs):
+            for epoch in fit_steps(self, self.epochs):
                 order = rng.permutation(data.n_users).astype(np.int64)
                 sse = K.sgd_svdpp_epoch(indptr, indices, ratings, order, mu, bu, bi, pu, qi,
                                         y, self.learning_rate, self.regularization,

@@ -25,6 +25,7 @@ from .._params import (Bool, Choice, FilePath, Float, Int, RandomState, Str, Uni
 from ..data.interactions import Interactions
 from ..errors import ConfigError, DataError, ModelFormatError, require
 from ._factors import FactorScoring
+from ._progress import fit_steps
 from .base import Recommender
 
 __all__ = ["TorchMF"]
@@ -87,8 +88,11 @@ class TorchMF(FactorScoring, Recommender):
     resume : bool
         Continue from the state in ``checkpoint_dir`` when there is one (same data and
         parameters), instead of starting over.
-    num_threads : int
-        CPU threads for torch during fit (0 = torch's default).
+    num_threads : int or None
+        CPU threads for torch during fit (0 = torch's default). None (default): 1 when
+        ``random_state`` is set, since torch's threaded embedding gradients add in a
+        varying order (fits differ in the last bits), else torch's default. A CUDA fit
+        is not bit-reproducible.
     random_state : None, int or numpy.random.Generator
         Seed for the initialisation, the validation split, shuffling and negatives.
 
@@ -122,7 +126,9 @@ class TorchMF(FactorScoring, Recommender):
         "checkpoint_dir": FilePath(none_ok=True, help="Write the training state there after "
                                                       "every epoch."),
         "resume": Bool(help="Continue from the state in checkpoint_dir when there is one."),
-        "num_threads": Int(0, help="CPU threads for torch during fit (0 = torch's default)."),
+        "num_threads": Int(0, none_ok=True,
+                           help="CPU threads for torch (0 = torch's default); None: 1 "
+                                "(bit-reproducible) when seeded, else torch's default."),
         "random_state": RandomState(help="Seed for the initialisation, the validation split, "
                                          "shuffling and negatives."),
     }
@@ -131,7 +137,7 @@ class TorchMF(FactorScoring, Recommender):
                  regularization: float = 0.1, batch_size: int = 1024, loss: str = "mse",
                  validation_fraction: float = 0.1, patience: int = 3, init_std: float = 0.1,
                  device: str = "auto", compile: bool = False, checkpoint_dir: str | None = None,
-                 resume: bool = False, num_threads: int = 0, random_state=None):
+                 resume: bool = False, num_threads: int | None = None, random_state=None):
         self.factors = factors
         self.epochs = epochs
         self.learning_rate = learning_rate
@@ -173,8 +179,11 @@ class TorchMF(FactorScoring, Recommender):
         rng = check_random_state(self.random_state)
         seed = seed_from(rng)
         previous_threads = torch.get_num_threads()
-        if self.num_threads:
-            torch.set_num_threads(self.num_threads)
+        threads = self.num_threads
+        if threads is None:  # a seeded fit runs one thread: the same bits every run
+            threads = 1 if self.random_state is not None else 0
+        if threads:
+            torch.set_num_threads(threads)
         try:
             self._train(torch, data, rng, seed)
         finally:
@@ -240,7 +249,7 @@ class TorchMF(FactorScoring, Recommender):
                 torch, ckpt, params, opt, data, device)
 
         n_train = len(train_idx)
-        for epoch in range(start_epoch, self.epochs):
+        for epoch in fit_steps(self, self.epochs, start=start_epoch):
             g = torch.Generator(device=device).manual_seed(seed + 1000 + epoch)
             order = torch.randperm(n_train, generator=g, device=device)
             negatives = torch.randint(0, n_items, (n_train,), generator=g, device=device)
