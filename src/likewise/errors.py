@@ -98,7 +98,7 @@ class RatingRankingWarning(UserWarning):
 
     Predicted ratings make poor top-N lists (obscure items with one 5-star rating come
     first); the message names the better choice for the model. Issued once per model
-    instance; silence it with
+    configuration (class and parameters) in a process; silence it with
     ``warnings.filterwarnings("ignore", category=likewise.RatingRankingWarning)``.
     """
 

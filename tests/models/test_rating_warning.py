@@ -7,12 +7,19 @@ import numpy as np
 import pytest
 
 import likewise
+from likewise.models import base
 from likewise.testing import contract_data
 
 
 @pytest.fixture(scope="module")
 def explicit():
     return contract_data("explicit")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process(monkeypatch):
+    """Each test starts as a new process would: no configuration warned about yet."""
+    monkeypatch.setattr(base, "_RATING_WARNED", set())
 
 
 def _rating_warnings(call):
@@ -34,7 +41,7 @@ def test_the_warning_is_a_filterable_user_warning():
     lambda: likewise.Baseline(),
     lambda: likewise.ALS(factors=4, iterations=2, random_state=0),
 ])
-def test_rating_models_warn_once_per_instance_naming_implicit_models(explicit, make):
+def test_rating_models_warn_once_per_configuration_naming_implicit_models(explicit, make):
     model = make().fit(explicit)
     users = model.users_.ids[:3]
     first = _rating_warnings(lambda: [model.recommend(users, n=5) for _ in range(3)])
@@ -44,7 +51,17 @@ def test_rating_models_warn_once_per_instance_naming_implicit_models(explicit, m
     assert "ImplicitALS" in message and "as_implicit()" in message
     assert first[0].filename == __file__  # points at the caller's line, not likewise's
     assert _rating_warnings(lambda: model.fit(explicit).recommend(users)) == []
-    assert len(_rating_warnings(lambda: make().fit(explicit).recommend(users))) == 1
+    assert _rating_warnings(lambda: make().fit(explicit).recommend(users)) == []  # same config
+    other = make().set_params(random_state=1) if "random_state" in model.get_params() \
+        else make().set_params(reg_user=1.0)
+    assert len(_rating_warnings(lambda: other.fit(explicit).recommend(users))) == 1
+
+
+def test_compare_folds_warn_once_per_model(explicit):
+    models = {"baseline": likewise.Baseline(), "svd": likewise.SVD(factors=4, epochs=2)}
+    caught = _rating_warnings(lambda: likewise.compare(
+        models, explicit, protocol="topn_user_holdout", folds=3, progress=False))
+    assert sorted(str(w.message).split()[0] for w in caught) == ["Baseline", "SVD"]
 
 
 def test_explicit_knn_names_implicit_mode(explicit):
