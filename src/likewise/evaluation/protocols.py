@@ -1,13 +1,14 @@
 """Evaluation protocols: how data is split and how a fitted model is scored on each split.
 
-Two tasks, four protocols:
+Two tasks, five protocols (and :class:`GivenSplit` for your own train and test):
 
 ``rating_holdout`` (:class:`RatingHoldout`), ``rating_cv`` (:class:`RatingCV`)
     Rating prediction: fit on the training interactions, predict every held-out
     (user, item) pair, report RMSE / MAE / MSE. Pairs whose user or item has no training
     data get the model's fallback estimate (as in Surprise), so every pair is scored.
 
-``topn_user_holdout`` (:class:`TopNUserHoldout`), ``topn_temporal`` (:class:`TopNTemporal`)
+``topn_user_holdout`` (:class:`TopNUserHoldout`), ``topn_temporal`` (:class:`TopNTemporal`),
+``topn_leave_one_out`` (:class:`TopNLeaveOneOut`, one random held-out item per user)
     Top-N ranking over **all** items each user has not seen in training (never a sample
     of negatives): one batched ``model.recommend(test_users, n=k, exclude_seen=True)``
     call, then precision, recall, hit rate, NDCG, MAP and MRR at ``k`` against the user's
@@ -60,9 +61,12 @@ __all__ = [
     "Protocol",
     "RatingCV",
     "RatingHoldout",
+    "GivenSplit",
+    "TopNLeaveOneOut",
     "TopNTemporal",
     "TopNUserHoldout",
     "evaluate",
+    "share_vocabularies",
     "evaluate_fold",
     "get_protocol",
     "predict_all_unrated",
@@ -89,6 +93,8 @@ class Protocol:
     random_state: Any = 0
     task = "rating"
     name = "protocol"
+    #: The ranking metric :func:`likewise.compare` sorts by when none is named.
+    headline = "ndcg"
 
     def splits(self, data: Interactions) -> Iterator:
         raise NotImplementedError
@@ -296,8 +302,134 @@ class TopNTemporal(_TopN):
             yield splits.temporal(data, test_size=self.test_size)
 
 
+@dataclass(kw_only=True)
+class TopNLeaveOneOut(_TopN):
+    """Random leave-one-out: one random held-out interaction per user, hit rate at ``k``.
+
+    The tutorials' protocol: each user with at least two interactions gives one random
+    interaction to test and keeps the rest in train; the model ranks every item the user
+    has not seen in training and a hit is the held-out item in the top ``k``. With one
+    relevant item per user, ``hit_rate@k`` equals ``recall@k`` and ``mrr@k`` is the mean
+    reciprocal rank of the held-out item (0 beyond ``k``). Users with a single interaction
+    stay whole in train (they have nothing to hold out).
+
+    Parameters
+    ----------
+    k : int
+        List length and metric cut-off.
+    relevance_threshold, gain, item_features, random_state
+        As in :class:`TopNUserHoldout`.
+    """
+
+    name = "topn_leave_one_out"
+    headline = "hit_rate"
+
+    def default_metrics(self) -> tuple[str, ...]:
+        return ("hit_rate", "ndcg", "mrr", "coverage")
+
+    def splits(self, data):
+        from ..data import splits
+
+        self._validate_common({})
+        yield splits.user_holdout(data, test_k=1, min_train=1, random_state=self.random_state)
+
+
+@dataclass(kw_only=True)
+class GivenSplit(_TopN):
+    """The caller's own train and test interactions (one split, scored as given).
+
+    Built by :func:`likewise.compare` from ``train=`` and ``test=``; both must share their
+    id vocabularies (:func:`share_vocabularies` makes them do so). Test pairs whose user or
+    item has no training data are *cold*: rating protocols score them with the model's
+    fallback and report their number as ``cold_pairs``; top-N protocols count test items
+    without training data as misses (no model can rank them) and skip test users without
+    training data, reporting them as ``cold_users``.
+
+    Parameters
+    ----------
+    train, test : Interactions
+    task : {"rating", "topn"}
+        Rating-error metrics or top-N ranking metrics.
+    k, relevance_threshold, gain, item_features
+        Top-N options, as in :class:`TopNUserHoldout`.
+    """
+
+    train: Any = field(default=None, repr=False)
+    test: Any = field(default=None, repr=False)
+    task: str = "rating"
+    name = "given_split"
+
+    def splits(self, data=None):
+        from ..data.splits import Split
+
+        self._validate_common({"task": Choice(("rating", "topn"))})
+        yield Split(self.train, self.test)
+
+    def check_data(self, data: Interactions | None = None) -> None:
+        for part in ("train", "test"):
+            super().check_data(getattr(self, part))
+
+    def describe(self) -> dict:
+        out = super().describe()
+        for part in ("train", "test"):
+            del out[part]
+            out[f"{part}_interactions"] = getattr(self, part).nnz
+        if self.task == "rating":
+            for key in ("k", "relevance_threshold", "gain", "item_features"):
+                out.pop(key, None)
+        out.pop("random_state", None)
+        return out
+
+
+def share_vocabularies(train: Interactions, test: Interactions):
+    """``Split(train, test)`` over one user and one item vocabulary (the union of both).
+
+    Data read from two files (``likewise data split`` writes ``train.csv`` and
+    ``test.csv``) has two vocabularies: index ``u`` would mean different users in each.
+    When the vocabularies already agree the two are returned unchanged; otherwise both are
+    rebuilt over the union of their ids, so a test id absent from train becomes a known id
+    without training data (a cold user or item).
+    """
+    from ..data.splits import Split
+    from ..data.vocabulary import Vocabulary
+
+    for name, part in (("train", train), ("test", test)):
+        if not isinstance(part, Interactions):
+            raise DataError(f"compare: {name} must be likewise Interactions (from "
+                            f"likewise.read_csv), got {type(part).__name__}")
+    if train.kind != test.kind:
+        raise DataError(f"compare: train is {train.kind} but test is {test.kind}; read both "
+                        "files with the same options (rating column, kind)")
+    if train.users == test.users and train.items == test.items:
+        return Split(train, test)
+    # one code per id of train's vocabulary, then one per id of test's
+    users, user_codes = Vocabulary.from_values(
+        np.concatenate([train.users.ids, test.users.ids]), what="user ids")
+    items, item_codes = Vocabulary.from_values(
+        np.concatenate([train.items.ids, test.items.ids]), what="item ids")
+    scale = None
+    if train.rating_scale is not None and test.rating_scale is not None:
+        scale = (min(train.rating_scale[0], test.rating_scale[0]),
+                 max(train.rating_scale[1], test.rating_scale[1]))
+    nu, ni = train.n_users, train.n_items
+    return Split(_recode(train, users, items, user_codes[:nu], item_codes[:ni], scale),
+                 _recode(test, users, items, user_codes[nu:], item_codes[ni:], scale))
+
+
+def _recode(part: Interactions, users, items, user_map, item_map, scale) -> Interactions:
+    """``part`` over the vocabularies ``users``/``items``; ``*_map[old index]`` = new index."""
+    e = part.entries()
+    ts = None if e.timestamps is None else e.timestamps.copy()
+    return Interactions.from_codes(
+        np.asarray(user_map, np.int64)[e.users], np.asarray(item_map, np.int64)[e.items],
+        e.values.copy(), ts, users=users, items=items, kind=part.kind, rating_scale=scale,
+        duplicates="error", source=part.source, item_metadata=part.item_metadata,
+        user_metadata=part.user_metadata)
+
+
 PROTOCOLS = {"rating_holdout": RatingHoldout, "rating_cv": RatingCV,
-             "topn_user_holdout": TopNUserHoldout, "topn_temporal": TopNTemporal}
+             "topn_user_holdout": TopNUserHoldout, "topn_temporal": TopNTemporal,
+             "topn_leave_one_out": TopNLeaveOneOut}
 
 
 def get_protocol(protocol: str | Protocol = "rating_cv", *, k: int | None = None,
