@@ -30,6 +30,7 @@ from ..data.interactions import Interactions
 from ..errors import ConfigError, DataError
 from .metrics import higher_is_better
 from .protocols import Protocol, evaluate_fold, get_protocol
+from .warmup import warm_kernels
 
 __all__ = ["TuneResult", "parameter_grid", "sample_parameters", "tune"]
 
@@ -161,7 +162,7 @@ def tune(model, param_grid: dict | None = None, data: Interactions | None = None
          metric: str | None = None, search: str = "grid", n_iter: int = 10, folds: int = 3,
          k: int = 10, random_state: Any = 0, refit: bool = True, progress: bool = True,
          mlflow_uri: str | None = None, experiment: str = "likewise-tune",
-         **protocol_options) -> TuneResult:
+         warm_up: bool = True, **protocol_options) -> TuneResult:
     """Search parameters of ``model`` by cross-validation on ``metric``.
 
     Parameters
@@ -195,6 +196,10 @@ def tune(model, param_grid: dict | None = None, data: Interactions | None = None
         Progress bar on a terminal.
     mlflow_uri : str, optional
         Log each candidate as an MLflow run (default ``$LIKEWISE_MLFLOW_URI``).
+    warm_up : bool
+        Before the timed folds, fit a copy of the model on a small slice of the data and
+        query it once for each distinct choice of its non-numeric parameters (they can pick
+        other kernels), so the times never include numba's one-off compiling.
 
     Returns
     -------
@@ -241,6 +246,7 @@ def tune(model, param_grid: dict | None = None, data: Interactions | None = None
     from tqdm.auto import tqdm
 
     splits = list(proto.splits(data))  # identical splits for every candidate
+    _warm_candidates(model, candidates, data, enabled=warm_up)
     total = len(candidates) * len(splits)
     bar = tqdm(total=total, desc=f"tune {type(model).__name__}", leave=False, unit="fit",
                disable=not progress or not (hasattr(sys.stderr, "isatty")
@@ -282,6 +288,28 @@ def tune(model, param_grid: dict | None = None, data: Interactions | None = None
 
         log_tuning(result, type(model).__name__, uri, experiment)
     return result
+
+
+def _warm_candidates(model, candidates: list[dict], data: Interactions, *,
+                     enabled: bool) -> None:
+    """Compile the kernels the candidates use, untimed (see ``warm_up`` in :func:`tune`)."""
+    if not enabled:
+        return
+    for params in _kernel_choices(candidates):
+        warm_kernels(model.clone().set_params(**params), data)
+
+
+def _kernel_choices(candidates: list[dict]) -> list[dict]:
+    """One candidate per distinct set of non-numeric values (strings, booleans, None...):
+    numbers change a kernel's inputs, but a choice such as ``similarity`` or ``dtype`` can
+    select another kernel or argument type, compiled separately."""
+    chosen: dict[tuple, dict] = {}
+    for params in candidates:
+        key = tuple(sorted((name, repr(value)) for name, value in params.items()
+                           if isinstance(value, bool)
+                           or not isinstance(value, (int, float, np.integer, np.floating))))
+        chosen.setdefault(key, params)
+    return list(chosen.values())
 
 
 def _display(value):
