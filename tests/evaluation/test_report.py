@@ -93,6 +93,22 @@ def test_rating_errors_are_dots_on_a_zoomed_axis_without_empty_error_bars(rating
     assert {significant(v) for v in rmse} <= {t.get_text() for t in ax.texts}
 
 
+def test_a_model_far_behind_is_marked_off_the_axis(ml100k):
+    models = {"Baseline": likewise.Baseline(), "SVD": likewise.SVD(random_state=0),
+              "Random": likewise.Random(random_state=0)}
+    result = likewise.compare(models, ml100k, protocol="rating_cv", folds=2, progress=False)
+    (ax,) = result.plot(metrics=["rmse"]).get_axes()
+    rmse = result.to_frame()["rmse"]
+    low, high = ax.get_ylim()
+    # the close models spread over the axis; Random (about 1.5) is not stretching it
+    close = rmse[["SVD", "Baseline"]]
+    assert low < close.min() <= close.max() < high < rmse["Random"]
+    assert high - low < 4 * (close.max() - close.min()) + 0.05
+    texts = [t.get_text() for t in ax.texts]
+    assert f"{significant(rmse['Random'])}\n(off axis)" in texts
+    assert significant(rmse["SVD"]) in texts and significant(rmse["Baseline"]) in texts
+
+
 def test_spread_out_values_are_bars_from_zero(topn_two_folds):
     (ax,) = topn_two_folds.plot(metrics=["ndcg@10"]).get_axes()
     assert ax.get_ylim()[0] == 0 and "zoomed" not in ax.get_ylabel()

@@ -260,8 +260,10 @@ def figure(result, metrics: Iterable[str] | None = None):
     Each value is written on its mark. Rating errors (RMSE, MAE, MSE) and panels whose
     values are close together (their spread is under a quarter of the largest) are dot
     plots with an axis zoomed onto the values, said so in the axis label, instead of bars
-    from 0 that would make e.g. RMSE 0.916 vs 0.949 look flat. Error bars (one standard
-    deviation) are drawn only when there is more than one fold.
+    from 0 that would make e.g. RMSE 0.916 vs 0.949 look flat; a model more than 25%
+    behind the best (Random) is marked at the axis edge with its value rather than
+    stretching the axis. Error bars (one standard deviation) are drawn only when there is
+    more than one fold.
     """
     # an explicit Agg canvas: no pyplot, no display, and the user's backend is untouched
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -298,16 +300,8 @@ def _panel(ax, frame, metric: str, several_folds: bool) -> None:
         metric in ("rmse", "mae", "mse") or (finite.max() - finite.min()) < 0.25 * finite.max())
     label = _label(metric)
     if zoom:
-        if err is not None:
-            ax.errorbar(x, means, yerr=err, fmt="none", ecolor="#555", capsize=4, zorder=1)
-        ax.scatter(x, means, c=colors, s=60, zorder=2)
-        low, high = _zoomed_range(means, err)
-        ax.set_ylim(low, high)
+        _dot_panel(ax, x, means, err, colors, _lower(metric))
         label += " (axis zoomed, not from 0)"
-        for xi, m in zip(x, means):
-            if np.isfinite(m):
-                ax.annotate(significant(m), (xi, m), xytext=(0, 7), ha="center",
-                            textcoords="offset points", va="bottom", fontsize=9)
     else:
         bars = ax.bar(x, means, yerr=err, capsize=4 if err is not None else 0, color=colors)
         ax.bar_label(bars, labels=[significant(m) for m in means], padding=3, fontsize=9)
@@ -321,6 +315,42 @@ def _panel(ax, frame, metric: str, several_folds: bool) -> None:
     ax.set_ylabel(label, fontsize=10)
     ax.tick_params(axis="y", labelsize=9)
     ax.grid(axis="y", alpha=0.3)
+
+
+def _dot_panel(ax, x: np.ndarray, means: np.ndarray, err, colors: list, lower: bool) -> None:
+    """Dots with their values on an axis zoomed onto them; models far behind the rest
+    are marked at the axis edge with their value, so the close ones stay apart."""
+    far = _off_scale(means, lower)
+    near = ~far & np.isfinite(means)
+    near_err = None if err is None else err[near]
+    if near_err is not None:
+        ax.errorbar(x[near], means[near], yerr=near_err, fmt="none", ecolor="#555", capsize=4,
+                    zorder=1)
+    ax.scatter(x[near], means[near], c=[colors[i] for i in np.flatnonzero(near)], s=60,
+               zorder=2)
+    low, high = _zoomed_range(means[near], near_err)
+    ax.set_ylim(low, high)
+    tops = means[near] if near_err is None else means[near] + near_err  # above the bar
+    for xi, m, top in zip(x[near], means[near], tops):
+        ax.annotate(significant(m), (xi, top), xytext=(0, 6), ha="center",
+                    textcoords="offset points", va="bottom", fontsize=9)
+    edge = high - 0.04 * (high - low) if lower else low + 0.04 * (high - low)
+    for i in np.flatnonzero(far):
+        ax.scatter([x[i]], [edge], marker="^" if lower else "v", c=[colors[i]], s=80,
+                   zorder=2, clip_on=False)
+        ax.annotate(f"{significant(means[i])}\n(off axis)", (x[i], edge),
+                    xytext=(0, -9 if lower else 9), textcoords="offset points", ha="center",
+                    va="top" if lower else "bottom", fontsize=8.5)
+
+
+def _off_scale(means: np.ndarray, lower: bool) -> np.ndarray:
+    """Mask of models more than 25% behind the best one (e.g. Random's RMSE of 1.52 next
+    to 0.92-0.95), when at least two others are within it."""
+    finite = np.isfinite(means)
+    best = np.nanmin(means) if lower else np.nanmax(means)
+    with np.errstate(invalid="ignore"):
+        far = finite & ((means > 1.25 * best) if lower else (means < 0.75 * best))
+    return far if (finite & ~far).sum() >= 2 else np.zeros(len(means), dtype=bool)
 
 
 def _zoomed_range(means: np.ndarray, err) -> tuple[float, float]:
