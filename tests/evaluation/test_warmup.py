@@ -153,3 +153,18 @@ def test_warmup_in_worker_processes():
 def test_warmup_rejects_bad_arguments(kwargs):
     with pytest.raises(likewise.ConfigError, match="no-such-model|processes"):
         warmup(**{"models": ["random"], **kwargs})
+
+
+def test_a_model_that_cannot_fit_the_slice_does_not_stop_compare(ml100k, monkeypatch):
+    from likewise.models.baseline import Baseline
+
+    class FailsOnSmallData(Baseline):
+        def _fit(self, data):
+            if data.nnz < 50_000:
+                raise np.linalg.LinAlgError("singular on the slice")
+            super()._fit(data)
+
+    model = FailsOnSmallData()
+    assert warm_kernels(model, ml100k) is False
+    result = likewise.compare([model], ml100k, protocol="rating_holdout", progress=False)
+    assert len(result.folds) == 1

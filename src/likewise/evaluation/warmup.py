@@ -71,8 +71,8 @@ def warm_kernels(model, data: Interactions) -> bool:
     Returns
     -------
     bool
-        True when the warm-up ran; False when the model cannot fit the slice (a
-        likewise error, e.g. too few interactions): the real fit then reports its own.
+        True when the warm-up ran; False when the model cannot fit the slice (too few
+        interactions, a singular system...): the real fit then reports its own errors.
     """
     sample = data_slice(data)
     if sample.nnz == 0:
@@ -82,7 +82,9 @@ def warm_kernels(model, data: Interactions) -> bool:
         # every pair of the slice: the many-pair (parallel) predict path of the folds
         fitted.predict(sample.users.ids_of(sample.user_indices()),
                        sample.items.ids_of(sample.matrix.indices))
-    except LikewiseError:
+    except (LikewiseError, ValueError, ArithmeticError):
+        # a slice the model cannot fit (too few interactions, a singular system) must not
+        # change the comparison: the real fit reports its own errors
         return False
     return True
 
