@@ -54,7 +54,7 @@ def test_type_checking_block_lists_every_lazy_name():
 def test_all_lists_exactly_the_public_names():
     errors = {"LikewiseError", "DataError", "ConfigError", "NotFittedError", "UnknownIdError",
               "UnknownUserError", "UnknownItemError", "UnsupportedError", "ModelFormatError",
-              "MissingDependencyError"}
+              "MissingDependencyError", "RatingRankingWarning"}
     assert likewise.__all__ == sorted({*likewise._LAZY, *likewise._SUBMODULES, *errors})
     assert dir(likewise) == likewise.__all__
     for name, module in likewise._LAZY.items():  # each lazy name exists where it points

@@ -22,6 +22,7 @@ from .errors import (  # noqa: F401 - re-exported through __all__
     MissingDependencyError,
     ModelFormatError,
     NotFittedError,
+    RatingRankingWarning,
     UnknownIdError,
     UnknownItemError,
     UnknownUserError,
@@ -64,6 +65,10 @@ _LAZY = {
     # evaluation
     "compare": "likewise.evaluation.compare",
     "tune": "likewise.evaluation.tune",
+    "warmup": "likewise.evaluation.warmup",
+    # progress bars of long fits
+    "set_progress": "likewise.models._progress",
+    "progress": "likewise.models._progress",
 }
 _SUBMODULES = {"datasets", "data", "models", "index", "evaluation", "features", "testing",
                "metrics", "splits", "cli"}
@@ -71,7 +76,8 @@ _SUBMODULE_PATHS: dict[str, str] = {}
 
 __all__ = sorted([*_LAZY, *_SUBMODULES, "LikewiseError", "DataError", "ConfigError",
                   "NotFittedError", "UnknownIdError", "UnknownUserError", "UnknownItemError",
-                  "UnsupportedError", "ModelFormatError", "MissingDependencyError"])
+                  "UnsupportedError", "ModelFormatError", "MissingDependencyError",
+                  "RatingRankingWarning"])
 
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -98,11 +104,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from .data.vocabulary import Vocabulary as Vocabulary
     from .evaluation.compare import compare as compare
     from .evaluation.tune import tune as tune
+    from .evaluation.warmup import warmup as warmup
     from .models.als import ALS as ALS
     from .models.als import ImplicitALS as ImplicitALS
     from .models.approx_knn import ApproxUserKNN as ApproxUserKNN
     from .models.base import Recommendations as Recommendations
     from .models.base import Recommender as Recommender
+    from .models._progress import progress as progress
+    from .models._progress import set_progress as set_progress
     from .models.base import load as load
     from .models.baseline import Baseline as Baseline
     from .models.baseline import Random as Random

@@ -202,7 +202,8 @@ class RecommenderContract:
             assert len(set(got.tolist())) == len(got), "duplicate items in one list"
         assert set(np.unique(recs.items[valid])) <= set(model.items_.ids.tolist())
         frame = recs.to_frame()
-        assert list(frame.columns) == ["user", "item", "score", "rank"]
+        assert list(frame.columns) == ["user", "item", "score", "rank", "fallback"]
+        assert not frame["fallback"].any()
 
     def test_batch_equals_single(self, fitted):
         model = fitted

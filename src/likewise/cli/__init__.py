@@ -27,6 +27,8 @@ COMMANDS = {
     "quickstart": ("likewise.cli.quickstart:quickstart",
                    "Train and compare models on the embedded MovieLens 100K."),
     "tune": ("likewise.cli.tune:tune", "Grid or random search of a model's parameters by CV."),
+    "warmup": ("likewise.cli.warmup:warmup",
+               "Compile the models' kernels once into numba's cache (Docker, CI)."),
 }
 
 
@@ -60,8 +62,12 @@ def cli():
 
 def main(argv=None) -> int:
     """Entry point: run the CLI, turning likewise errors into one line and exit status 2."""
+    import warnings
+
     from ..errors import LikewiseError
 
+    previous = warnings.showwarning
+    warnings.showwarning = _one_line_warning  # a terminal gets "likewise: warning: ...", not source lines
     try:
         cli.main(args=argv, prog_name="likewise", standalone_mode=False)
     except click.exceptions.Abort:
@@ -89,7 +95,13 @@ def main(argv=None) -> int:
         click.echo(f"likewise: internal error: {type(exc).__name__}: {exc} (this is a bug; "
                    "rerun with LIKEWISE_DEBUG=1 for the traceback and report it)", err=True)
         return 1
+    finally:
+        warnings.showwarning = previous
     return 0
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    click.echo(f"likewise: warning: {message}", err=True)
 
 
 def run() -> None:  # pragma: no cover - console script shim

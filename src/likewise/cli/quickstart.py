@@ -7,6 +7,7 @@ one user with titles, and writes HTML/Markdown/CSV/JSON/PNG reports.
 
 from __future__ import annotations
 
+import textwrap
 import time
 from pathlib import Path
 
@@ -41,6 +42,20 @@ def _topn_models():
     }
 
 
+#: Terminal width the printed tables and lines fit.
+_WIDTH = 80
+
+
+def _top_line(rank: int, title: str, year, genres: str, score: float) -> str:
+    """One line of the top-10, no wider than :data:`_WIDTH`: long genre lists are cut
+    (the HTML report has them whole)."""
+    line = f"{rank:>3}. {title} ({year})  score {score:.3f}"
+    room = _WIDTH - len(line) - 4  # "  [" and "]"
+    if room >= len(genres):
+        return f"{line}  [{genres}]"
+    return f"{line}  [{genres[:room - 3]}...]" if room > 6 else line[:_WIDTH]
+
+
 @click.command()
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="likewise-report",
               show_default=True, help="Directory for the reports.")
@@ -60,24 +75,25 @@ def quickstart(out_dir: str, user_id: int, folds: int, progress: bool) -> None:
     out = Path(out_dir)
     data = movielens("100k")
     stats = data.stats()
-    click.echo(f"MovieLens 100K: {stats['interactions']:,} ratings from {stats['users']} users "
-               f"on {stats['items']} movies (density {stats['density']:.2%}); ratings "
-               + ", ".join(f"{int(k)}*: {v:,}" for k, v in stats["value_histogram"].items()))
+    click.echo(textwrap.fill(
+        f"MovieLens 100K: {stats['interactions']:,} ratings from {stats['users']} users "
+        f"on {stats['items']} movies (density {stats['density']:.2%}); ratings "
+        + ", ".join(f"{int(k)}*: {v:,}" for k, v in stats["value_histogram"].items()),
+        _WIDTH, break_on_hyphens=False))
 
     click.echo("\n== Rating prediction (RMSE, lower is better) ==")
     protocol = "rating_cv" if folds > 1 else "rating_holdout"
     ratings = likewise.compare(_rating_models(), data, protocol=protocol, folds=max(folds, 2),
                                random_state=42, progress=progress)
-    click.echo(ratings.to_markdown())
-    ratings.save(out / "rating")
+    click.echo(ratings.to_text(width=_WIDTH))
+    ratings.save(out / "rating", links={"Top-N report": "../topn/report.html"})
 
     click.echo("\n== Top-10 recommendation, all unseen items ranked (NDCG@10, higher is "
                "better) ==")
     liked = data.as_implicit()
     topn = likewise.compare(_topn_models(), liked, protocol="topn_user_holdout", k=10,
                             folds=folds, random_state=42, progress=progress, sort_by="ndcg")
-    click.echo(topn.to_markdown())
-    topn.save(out / "topn")
+    click.echo(topn.to_text(width=_WIDTH))
 
     best_name = topn.best()
     model = _topn_models()[best_name].fit(liked)
@@ -89,11 +105,16 @@ def quickstart(out_dir: str, user_id: int, folds: int, progress: bool) -> None:
                               "title"].tolist()
     click.echo(f"(this user rated {seen.nnz} movies, loved e.g. {', '.join(liked_titles)})")
     items, scores = recs[0]
+    top_rows = []
     for rank, (item, score) in enumerate(zip(items.tolist(), scores.tolist()), 1):
         row = movies.loc[item]
-        click.echo(f"{rank:>3}. {row['title']} ({row['year']})  [{row['genres']}]  "
-                   f"score {score:.3f}")
-    click.echo(f"\nReports: {out / 'rating' / 'report.html'} and "
-               f"{out / 'topn' / 'report.html'} (plus .md, .csv, .json, .png)")
+        top_rows.append([rank, row["title"], row["year"], row["genres"], f"{score:.3f}"])
+        click.echo(_top_line(rank, row["title"], row["year"], row["genres"], score))
+    topn.save(out / "topn", links={"Rating report": "../rating/report.html"}, sections=[(
+        f"Top-10 for user {user_id} by {best_name} (trained on all data)",
+        ["rank", "title", "year", "genres", "score"], top_rows,
+        f"This user rated {seen.nnz} movies and loved e.g. {', '.join(liked_titles)}.")])
+    click.echo(f"\nReports: {out / 'rating' / 'report.html'}\n     and "
+               f"{out / 'topn' / 'report.html'}\n(plus .md, .csv, .json, .png)")
     click.echo(f"Done in {time.perf_counter() - started:.1f} s.")
 

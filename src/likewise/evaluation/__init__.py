@@ -23,14 +23,17 @@ _LAZY = {
     "RatingCV": "likewise.evaluation.protocols",
     "TopNUserHoldout": "likewise.evaluation.protocols",
     "TopNTemporal": "likewise.evaluation.protocols",
+    "TopNLeaveOneOut": "likewise.evaluation.protocols",
+    "GivenSplit": "likewise.evaluation.protocols",
     "get_protocol": "likewise.evaluation.protocols",
     "evaluate": "likewise.evaluation.protocols",
     "predict_all_unrated": "likewise.evaluation.protocols",
 }
 _SUBMODULES = {"metrics", "protocols", "compare", "tune", "report", "registry"}
 
-__all__ = ["ComparisonResult", "Protocol", "RatingCV", "RatingHoldout", "TopNTemporal",
-           "TopNUserHoldout", "TuneResult", "compare", "evaluate", "get_protocol", "metrics",
+__all__ = ["ComparisonResult", "GivenSplit", "Protocol", "RatingCV", "RatingHoldout",
+           "TopNLeaveOneOut", "TopNTemporal", "TopNUserHoldout", "TuneResult", "compare",
+           "evaluate", "get_protocol", "metrics",
            "predict_all_unrated", "protocols", "registry", "report", "tune"]
 
 

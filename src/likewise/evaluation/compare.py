@@ -28,7 +28,15 @@ from .._fs import atomic_file, atomic_write_bytes, atomic_write_text
 from ..data.interactions import Interactions
 from ..errors import ConfigError, DataError, LikewiseError, UnsupportedError
 from .metrics import higher_is_better
-from .protocols import Protocol, evaluate_fold, get_protocol
+from .warmup import warm_kernels
+from .protocols import (
+    PROTOCOLS,
+    GivenSplit,
+    Protocol,
+    evaluate_fold,
+    get_protocol,
+    share_vocabularies,
+)
 
 __all__ = ["ComparisonResult", "compare", "name_models"]
 
@@ -107,11 +115,24 @@ class ComparisonResult:
             raise LikewiseError("no model was evaluated")
         return str(frame.index[0])
 
-    def to_markdown(self, digits: int = 4) -> str:
-        """A Markdown table: ``mean ± std`` per metric, times in seconds."""
+    def to_markdown(self, digits: int = 4, width: int | None = None) -> str:
+        """A Markdown table: ``mean ± std`` per metric, times in seconds.
+
+        ``width`` (e.g. 80, a terminal's) wraps the metrics into several aligned tables,
+        each repeating the model column, so no line is longer (see :meth:`to_text`).
+        """
         from .report import markdown_table
 
-        return markdown_table(self, digits=digits)
+        return markdown_table(self, digits=digits, width=width)
+
+    def to_text(self, width: int | None = 80) -> str:
+        """The table for a terminal: aligned Markdown no wider than ``width`` characters
+        (default 80; ``None`` uses the current terminal's width)."""
+        if width is None:
+            import shutil
+
+            width = shutil.get_terminal_size((80, 24)).columns
+        return self.to_markdown(width=width)
 
     def __str__(self) -> str:
         return self.to_markdown()
@@ -144,34 +165,49 @@ class ComparisonResult:
         atomic_write_text(path, json.dumps(self.to_dict(), indent=2, allow_nan=False))
         return path
 
-    def plot(self, path: str | os.PathLike, metrics: Iterable[str] | None = None) -> Path:
-        """Write a PNG bar chart (mean with std error bars) of up to 4 metrics per model."""
-        from .report import plot_png
+    def plot(self, path: str | os.PathLike | None = None,
+             metrics: Iterable[str] | None = None):
+        """A chart of up to 4 metrics per model (values written on the marks).
 
+        Without ``path`` the matplotlib Figure is returned (a notebook shows it); with
+        ``path`` it is written as PNG there and the path is returned.
+        """
+        from .report import figure, plot_png
+
+        if path is None:
+            return figure(self, metrics)
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(path, plot_png(self, metrics))
         return path
 
-    def to_html(self, path: str | os.PathLike, *, _png: bytes | None = None) -> Path:
-        """Write a self-contained HTML report (inline CSS, the chart embedded as base64)."""
+    def to_html(self, path: str | os.PathLike, *, links: dict | None = None,
+                sections: list | None = None, _png: bytes | None = None) -> Path:
+        """Write a self-contained HTML report (inline CSS, the chart embedded as base64).
+
+        ``links`` (text -> relative address) are shown at the top, e.g. the sibling
+        report of another task; ``sections`` are extra tables ``(heading, header, rows)``.
+        """
         from .report import html_report
 
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(path, html_report(self, _png))
+        atomic_write_text(path, html_report(self, _png, links=links, sections=sections))
         return path
 
-    def save(self, directory: str | os.PathLike) -> dict[str, Path]:
+    def save(self, directory: str | os.PathLike, *, links: dict | None = None,
+             sections: list | None = None) -> dict[str, Path]:
         """Write ``results.md``, ``results.csv``, ``results.json``, ``results.png`` and
-        ``report.html`` into ``directory``; returns the paths by format."""
+        ``report.html`` into ``directory``; returns the paths by format. ``links`` and
+        ``sections`` go to the HTML report (:meth:`to_html`)."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         atomic_write_text(d / "results.md", self.to_markdown() + "\n")
         png = self.plot(d / "results.png")
         return {"markdown": d / "results.md", "csv": self.to_csv(d / "results.csv"),
                 "json": self.to_json(d / "results.json"), "png": png,
-                "html": self.to_html(d / "report.html", _png=png.read_bytes())}
+                "html": self.to_html(d / "report.html", links=links, sections=sections,
+                                     _png=png.read_bytes())}
 
 
 def _num(v):
@@ -252,21 +288,33 @@ def _progress(total: int, enabled: bool, desc: str):
     return tqdm(total=total, desc=desc, disable=disable, leave=False, unit="fit")
 
 
-def compare(models, data: Interactions, protocol: str | Protocol = "rating_cv", *,
+def compare(models, data: Interactions | None = None, protocol: str | Protocol = "rating_cv",
+            *, train: Interactions | None = None, test: Interactions | None = None,
             k: int = 10, folds: int = 5, metrics: Iterable[str] | None = None,
             sort_by: str | None = None, random_state: Any = 0, progress: bool = True,
             mlflow_uri: str | None = None, experiment: str = "likewise",
-            **protocol_options) -> ComparisonResult:
+            warm_up: bool = True, **protocol_options) -> ComparisonResult:
     """Fit and score several models on the same splits; mean and std over folds.
 
     Parameters
     ----------
     models : dict of name -> Recommender, or list of Recommender
         Each is cloned for every fold (the objects passed in stay unfitted).
-    data : Interactions
+    data : Interactions, optional
+        The data the protocol splits. Leave it out when giving ``train`` and ``test``.
     protocol : str or Protocol
         ``"rating_cv"`` (default), ``"rating_holdout"``, ``"topn_user_holdout"``,
-        ``"topn_temporal"``, or a :class:`~likewise.evaluation.protocols.Protocol`.
+        ``"topn_temporal"``, ``"topn_leave_one_out"`` (one random held-out item per user,
+        hit rate at ``k``), or a :class:`~likewise.evaluation.protocols.Protocol`. With
+        ``train``/``test`` only the task matters: a ``rating_*`` name scores rating
+        error, a ``topn_*`` name (or ``"topn"``) scores the top-N metrics.
+    train, test : Interactions, optional
+        Your own split (e.g. the files ``likewise data split`` writes, read with
+        :func:`likewise.read_csv`): every model is fitted on ``train`` and scored on
+        ``test``, once. Their vocabularies are unified (the union of the ids), so ids only
+        in test are cold: rating pairs with a cold user or item are scored by the model's
+        fallback, top-N test items without training data count as misses and cold test
+        users are skipped; both counts are reported (``cold_pairs``, ``cold_users``).
     k : int
         List length and cut-off of the top-N metrics.
     folds : int
@@ -287,6 +335,10 @@ def compare(models, data: Interactions, protocol: str | Protocol = "rating_cv", 
         default ``$LIKEWISE_MLFLOW_URI`` when set. Needs the ``mlflow`` extra.
     experiment : str
         MLflow experiment name.
+    warm_up : bool
+        Before the timed folds, fit a copy of each model on a small slice of the data and
+        query it once (:func:`~likewise.evaluation.warmup.warm_kernels`), so that
+        ``fit_time`` and ``predict_time`` never include numba's one-off compiling.
     **protocol_options
         More protocol options (``test_size``, ``relevance_threshold``, ``gain``...).
 
@@ -301,17 +353,24 @@ def compare(models, data: Interactions, protocol: str | Protocol = "rating_cv", 
     ``result.notes`` and left out of the table; other errors propagate.
     """
     named = name_models(models)
-    if not isinstance(data, Interactions):
-        raise DataError(f"compare: data must be likewise Interactions, got {type(data).__name__}")
-    proto = get_protocol(protocol, k=k, folds=folds, random_state=random_state,
-                         **protocol_options)
+    if train is not None or test is not None:
+        given = _given_split(data, train, test, protocol, k, protocol_options)
+        proto: Protocol = given
+        data = given.train
+    else:
+        if not isinstance(data, Interactions):
+            raise DataError("compare: data must be likewise Interactions (or give train= and "
+                            f"test=), got {type(data).__name__}")
+        proto = get_protocol(protocol, k=k, folds=folds, random_state=random_state,
+                             **protocol_options)
     proto.check_data(data)
     metric_names = proto.metric_names(metrics)
     base_metrics = proto._check_metrics(metrics)
     if sort_by is None:
-        # NDCG is the headline ranking metric; otherwise the first metric (rmse by default)
-        ndcg = [m for m in metric_names if m.startswith("ndcg@")]
-        sort_by = ndcg[0] if ndcg else metric_names[0]
+        # the protocol's headline ranking metric (NDCG; hit rate for leave-one-out), else
+        # the first metric (rmse by default)
+        headline = [m for m in metric_names if m.startswith(f"{proto.headline}@")]
+        sort_by = headline[0] if headline else metric_names[0]
     elif sort_by not in (*metric_names, "fit_time", "predict_time"):
         matches = [m for m in metric_names if m.split("@")[0] == str(sort_by).split("@")[0]]
         if not matches:
@@ -324,6 +383,9 @@ def compare(models, data: Interactions, protocol: str | Protocol = "rating_cv", 
     records: list[dict] = []
     notes: dict[str, str] = {}
     n_splits = proto.n_splits()
+    if warm_up:  # compiling is a one-off cost, not the model's fit or predict time
+        for model in named.values():
+            warm_kernels(model, data)
     bar = _progress(n_splits * len(named), progress, f"compare ({proto.name})")
     try:
         for f, split in enumerate(proto.splits(data)):
@@ -350,6 +412,11 @@ def compare(models, data: Interactions, protocol: str | Protocol = "rating_cv", 
                                           "params": _params(m)} for n, m in named.items()},
         notes=notes, versions=versions(), elapsed=time.perf_counter() - t_start)
     result.dataset["source"] = data.source
+    if isinstance(proto, GivenSplit):
+        from ..data.splits import Split
+
+        counts = Split(proto.train, proto.test).summary()
+        result.dataset.update({f"split_{key}": value for key, value in counts.items()})
     uri = mlflow_uri or os.environ.get("LIKEWISE_MLFLOW_URI")
     if uri:
         from ._mlflow import log_comparison
@@ -358,9 +425,35 @@ def compare(models, data: Interactions, protocol: str | Protocol = "rating_cv", 
     return result
 
 
+def _given_split(data, train, test, protocol, k: int, options: dict) -> GivenSplit:
+    """The :class:`GivenSplit` protocol of ``compare(train=..., test=...)``."""
+    if data is not None:
+        raise ConfigError("compare: give either data (split by the protocol) or train= and "
+                          "test= (your own split), not both")
+    if train is None or test is None:
+        missing = "test" if test is None else "train"
+        raise ConfigError(f"compare: train= and test= go together; {missing}= is missing")
+    if isinstance(protocol, Protocol):
+        task = protocol.task
+    elif protocol in ("rating", "topn"):
+        task = protocol
+    elif protocol in PROTOCOLS:
+        task = get_protocol(protocol).task
+    else:
+        raise ConfigError(f"protocol must be 'rating', 'topn' or one of "
+                          f"{', '.join(map(repr, PROTOCOLS))} with train/test; got {protocol!r}")
+    split = share_vocabularies(train, test)
+    allowed = {"relevance_threshold", "gain", "item_features"}
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        raise ConfigError(f"compare with train/test has no option {unknown[0]!r}; valid: "
+                          f"{', '.join(sorted(allowed))}")
+    return GivenSplit(train=split.train, test=split.test, task=task, k=k, **options)
+
+
 def _params(model) -> dict:
     out = {}
-    for k, v in model.get_params().items():
+    for k, v in model.get_params(deep=False).items():
         if isinstance(v, np.random.Generator):
             v = "Generator"
         elif not isinstance(v, (bool, int, float, str, type(None))):

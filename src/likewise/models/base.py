@@ -23,8 +23,11 @@ blocked top-N, saving and loading) lives here once.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import inspect
 import os
+import threading
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -42,6 +45,7 @@ from ..errors import (
     DataError,
     ModelFormatError,
     NotFittedError,
+    RatingRankingWarning,
     UnknownItemError,
     UnknownUserError,
     UnsupportedError,
@@ -103,18 +107,45 @@ class Recommendations:
         keep = self.item_indices[row] >= 0
         return self.items[row][keep], self.scores[row][keep]
 
-    def to_frame(self):
-        """Long pandas DataFrame with columns ``user, item, score, rank`` (rank from 1)."""
+    def to_frame(self, metadata: Any = None):
+        """Long pandas DataFrame with columns ``user, item, score, rank, fallback``.
+
+        ``rank`` counts from 1. ``fallback`` is True on the rows of queries a fallback
+        answered (unknown users get the most popular items): their ``score`` is the
+        item's number of training interactions (``Popularity``: its own item score), not
+        a model score or a predicted rating, so filter or group on ``fallback`` before
+        comparing scores across rows.
+
+        Parameters
+        ----------
+        metadata : likewise.Interactions or pandas.DataFrame, optional
+            Item columns to join on ``item`` (as the CLI's ``--titles``): an Interactions
+            with ``item_metadata`` (e.g. ``likewise.datasets.movielens("100k")`` gives
+            ``title, year, genres``), or a DataFrame indexed by item id. Items missing
+            from it get NaN.
+
+        Returns
+        -------
+        pandas.DataFrame
+        """
         import pandas as pd
 
         keep = self.item_indices >= 0
         rows, ranks = np.nonzero(keep)
-        return pd.DataFrame({
+        frame = pd.DataFrame({
             self.query_name: self.users[rows],
             "item": self.items[keep],
             "score": self.scores[keep],
             "rank": (ranks + 1).astype(np.int64),
+            "fallback": self.fallback[rows],
         })
+        if metadata is None:
+            return frame
+        table = _item_table(metadata)
+        joined = table.reindex(pd.Index(frame["item"].to_numpy()))
+        for column in table.columns:
+            frame[column] = joined[column].to_numpy()
+        return frame
 
     def to_dict(self) -> dict:
         """``{query id: [(item id, score), ...]}`` with Python scalars."""
@@ -123,6 +154,79 @@ class Recommendations:
             items, scores = self[r]
             out[q] = list(zip(items.tolist(), scores.astype(float).tolist()))
         return out
+
+
+def _item_table(metadata: Any):
+    """The item-id-indexed DataFrame behind ``to_frame(metadata=...)``, checked."""
+    import pandas as pd
+
+    table = metadata.item_metadata if isinstance(metadata, Interactions) else metadata
+    if table is None:
+        raise DataError("to_frame(metadata=...): this Interactions has no item_metadata; "
+                        "pass a DataFrame indexed by item id instead")
+    if not isinstance(table, pd.DataFrame):
+        raise ConfigError("to_frame(metadata=...) expects a likewise Interactions with "
+                          f"item_metadata or a pandas DataFrame indexed by item id, got "
+                          f"{type(metadata).__name__}")
+    clash = sorted(set(map(str, table.columns)) & {"user", "item", "query_item", "query_user",
+                                                   "score", "rank", "fallback"})
+    if clash:
+        raise ConfigError(f"to_frame(metadata=...): the metadata column(s) {clash} would "
+                          "overwrite result columns; rename or drop them first")
+    if not table.index.is_unique:
+        raise DataError("to_frame(metadata=...): the metadata index has repeated item ids; "
+                        "keep one row per item (e.g. table[~table.index.duplicated()])")
+    return table
+
+
+# ---------------------------------------------------------------------------------------
+# the top-N-from-ratings warning
+# ---------------------------------------------------------------------------------------
+# The model configurations (class and parameters) already warned about in this process:
+# once per configuration, not per instance, because compare and tune fit a fresh clone
+# per fold (and their warnings.catch_warnings blocks reset Python's own once-per-line
+# filter). Kept here, not on the model, so queries leave the instances unchanged; the lock
+# makes "once" hold when many threads query at once.
+_RATING_WARNED: set[str] = set()
+_RATING_WARNED_LOCK = threading.Lock()
+# True while prepare() warms a model up: its own queries do not use up the warning
+_QUIET_RATING_WARNING: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "likewise_quiet_rating_warning", default=False)
+
+
+def _ranks_by_rating(model: Recommender) -> bool:
+    """Whether ``recommend`` on the fitted ``model`` ranks by predicted ratings."""
+    return bool(model.estimates_ratings) and model.kind_ == "explicit"
+
+
+def _rating_ranking_message(model: Recommender) -> str:
+    name = type(model).__name__
+    if hasattr(model, "mode"):  # UserKNN / ItemKNN
+        better = (f"{name}(mode='implicit') (same data), an implicit model such as "
+                  "ImplicitALS or EASE on data.as_implicit(), or a WeightedHybrid")
+    else:
+        better = ("an implicit model such as ImplicitALS, EASE or ItemKNN on "
+                  "data.as_implicit(), or a WeightedHybrid")
+    return (f"{name} is fitted for rating prediction, so recommend() ranks by predicted "
+            "rating, which puts obscure items with a few high ratings first (on MovieLens "
+            f"100K such lists score far below popularity in NDCG@10). For top-N use {better}. "
+            "Silence with warnings.filterwarnings('ignore', "
+            "category=likewise.RatingRankingWarning).")
+
+
+def _warn_ranking_by_rating(model: Recommender) -> None:
+    """Issue :class:`~likewise.RatingRankingWarning` the first time a model of this class
+    and parameters recommends in this process."""
+    if not getattr(model, "_cache_ranks_by_rating", False) or _QUIET_RATING_WARNING.get():
+        return
+    params = {name: getattr(model, name, None) for name in model._param_names()}
+    key = f"{type(model).__module__}.{type(model).__qualname__}{sorted(params.items())!r}"
+    with _RATING_WARNED_LOCK:
+        if key in _RATING_WARNED:
+            return
+        _RATING_WARNED.add(key)
+    # stacklevel 3: the caller of recommend()
+    warnings.warn(_rating_ranking_message(model), RatingRankingWarning, stacklevel=3)
 
 
 # ---------------------------------------------------------------------------------------
@@ -155,28 +259,75 @@ class Recommender:
         return [p.name for p in sig.parameters.values()
                 if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
 
-    def get_params(self) -> dict:
-        """The constructor parameters as a dict."""
-        return {name: getattr(self, name) for name in self._param_names()}
+    def get_params(self, deep: bool = True) -> dict:
+        """The constructor parameters as a dict (scikit-learn's contract).
 
-    def set_params(self, **params) -> Recommender:
-        """Set constructor parameters (takes effect at the next ``fit``)."""
-        valid = set(self._param_names())
+        Parameters
+        ----------
+        deep : bool, default True
+            Also list the parameters of sub-models as ``name__param``: a parameter that
+            holds a model (``SwitchingHybrid(warm=...)`` gives ``warm__factors``) or a dict
+            of models (``WeightedHybrid(models={"pop": ...})`` gives ``models__pop`` and
+            ``models__pop__method``). Sub-models given as specs are not expanded.
+
+        Returns
+        -------
+        dict
+            Parameter name -> value, as stored by ``__init__``.
+        """
+        params = {name: getattr(self, name) for name in self._param_names()}
+        if not deep:
+            return params
+        out = dict(params)
         for name, value in params.items():
+            for prefix, model in _sub_models(name, value):
+                if prefix != name:
+                    out[prefix] = model
+                out.update({f"{prefix}__{k}": v for k, v in model.get_params(deep=True).items()})
+        return out
+
+    def set_params(self, **params: Any) -> Recommender:
+        """Set constructor parameters (takes effect at the next ``fit``).
+
+        ``name__param`` sets a sub-model's parameter (``warm__factors=32``,
+        ``models__pop__method="weighted"``); ``models__pop=model`` replaces one model of a
+        dict of models (the dict is copied, so a dict the caller passed in is not changed).
+
+        Returns
+        -------
+        Recommender
+            ``self``.
+
+        Raises
+        ------
+        ConfigError
+            A parameter the model (or the sub-model) does not have; the valid ones are listed.
+        """
+        valid = set(self._param_names())
+        nested: dict[str, dict[str, Any]] = {}
+        for key, value in params.items():
+            name, _, rest = key.partition("__")
             if name not in valid:
                 raise ConfigError(f"{type(self).__name__} has no parameter {name!r}; "
                                   f"valid: {', '.join(sorted(valid))}")
-            setattr(self, name, value)
+            if rest:
+                nested.setdefault(name, {})[rest] = value
+            else:
+                setattr(self, name, value)
+        for name, sub_params in nested.items():
+            setattr(self, name, _set_nested(getattr(self, name), sub_params,
+                                            f"{type(self).__name__}.{name}"))
         return self
 
     def clone(self) -> Recommender:
-        """An unfitted copy with the same parameters."""
-        return type(self)(**self.get_params())
+        """An unfitted copy with the same parameters (sub-models are shared, not copied;
+        ``sklearn.base.clone`` copies them too)."""
+        return type(self)(**self.get_params(deep=False))
 
     def __repr__(self) -> str:
         sig = inspect.signature(type(self).__init__)
         parts = []
-        for name, value in self.get_params().items():
+        for name, value in self.get_params(deep=False).items():
             default = sig.parameters[name].default
             if default is inspect.Parameter.empty or not _same(value, default):
                 parts.append(f"{name}={value!r}")
@@ -201,6 +352,9 @@ class Recommender:
                             "(ItemKNN, ImplicitALS, BPR, EASE)")
         if data.nnz == 0:
             raise DataError(f"{type(self).__name__}.fit got no interactions")
+        from ._compile_notice import install as announce_compiles
+
+        announce_compiles()  # a first-use numba compile says so on stderr (issue 19)
         self._reset()
         self._fit_common(data)
         self._fit(data)
@@ -398,7 +552,9 @@ class Recommender:
         self
         """
         from ..index.base import Index
+        from ._compile_notice import install as announce_compiles
 
+        announce_compiles()  # a loaded model's first compile says so too (issue 19)
         self._check_fitted()
         self._derive_state()
         self._prepare_queries()
@@ -445,6 +601,7 @@ class Recommender:
         self._cache_unit_items = None if vectors is None else unit_rows(vectors)
         self.users_.prepare_lookups()
         self.items_.prepare_lookups()
+        self._cache_ranks_by_rating = _ranks_by_rating(self)
         self._derive()
 
     def _derive(self) -> None:
@@ -462,11 +619,15 @@ class Recommender:
         user = self.users_.ids_of(known[:1])
         many = self.users_.ids_of(known[:self._block_rows()])
         item = self.items_.ids_of(self.user_items_.indices[:1])
-        self.recommend(user, n=10)
-        self.recommend(many, n=10)
+        quiet = _QUIET_RATING_WARNING.set(True)  # the user's first recommend still warns
+        try:
+            self.recommend(user, n=10)
+            self.recommend(many, n=10)
+            if with_index:
+                self.recommend(user, n=10, index=self._cache_item_index)
+        finally:
+            _QUIET_RATING_WARNING.reset(quiet)
         self.predict(user, item)
-        if with_index:
-            self.recommend(user, n=10, index=self._cache_item_index)
         for call in (lambda: self.similar_items(item, n=10),
                      lambda: self.recommend_from_history(item, n=10)):
             with contextlib.suppress(UnsupportedError):
@@ -592,6 +753,17 @@ class Recommender:
         -------
         Recommendations
 
+        Warns
+        -----
+        RatingRankingWarning
+            When the model was fitted for rating prediction (``estimates_ratings`` on
+            explicit data: SVD, ALS, Baseline, explicit-mode kNN...): such lists rank by
+            predicted rating, and the message names the better choice for top-N. Once
+            per model configuration (class and parameters) in a process, so the clones
+            ``compare`` and ``tune`` fit per fold warn once. Whether a model warns is set
+            at ``fit``/``load``; warming up in :meth:`prepare` does not use the warning
+            up, and results never depend on it.
+
         Examples
         --------
         >>> recs = model.recommend([1, 2, 3], n=5)  # doctest: +SKIP
@@ -600,6 +772,7 @@ class Recommender:
         self._check_fitted()
         _check_n(n)
         _check_choice("on_unknown", on_unknown, ON_UNKNOWN)
+        _warn_ranking_by_rating(self)
         users, u = self._lookup(self.users_, users, "fallback", "user")
         warm_rows, warm_scores = self._warm_rows(users, u, histories)
         cold = u < 0
@@ -976,6 +1149,38 @@ def _rows_of_sets(spec, rows: np.ndarray) -> ItemSets | None:
         return None
     kind, sets = spec
     return ItemSets.shared(sets, len(rows)) if kind == "shared" else sets.take(rows)
+
+
+def _sub_models(name: str, value: Any) -> list[tuple[str, Recommender]]:
+    """``(prefix, model)`` for a parameter holding a model or a dict name -> model."""
+    if isinstance(value, Recommender):
+        return [(name, value)]
+    if isinstance(value, dict):
+        return [(f"{name}__{k}", v) for k, v in value.items() if isinstance(v, Recommender)]
+    return []
+
+
+def _set_nested(target: Any, params: dict[str, Any], owner: str) -> Any:
+    """``target`` (a model, or a dict of models) with ``name__param`` values set."""
+    if isinstance(target, Recommender):
+        return target.set_params(**params)
+    if not isinstance(target, dict):
+        raise ConfigError(f"{owner} is {target!r}, not a model: set it to a model before "
+                          f"setting its parameters {sorted(params)}")
+    out = dict(target)
+    nested: dict[str, dict[str, Any]] = {}
+    for key, value in params.items():
+        name, _, rest = key.partition("__")
+        if rest:
+            nested.setdefault(name, {})[rest] = value
+        else:
+            out[name] = value
+    for name, sub_params in nested.items():
+        if name not in out:
+            raise ConfigError(f"{owner} has no model {name!r}; models: "
+                              f"{', '.join(map(str, sorted(out)))}")
+        out[name] = _set_nested(out[name], sub_params, f"{owner}[{name!r}]")
+    return out
 
 
 def _same(a, b) -> bool:
