@@ -87,3 +87,19 @@ def test_fit_steps_is_a_range_and_counts_an_early_stop(caplog):
             if step == 2:
                 break
     assert any(r.getMessage().startswith("Owner: 3 iterations in ") for r in caplog.records)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: likewise.ItemKNN(k=20, similarity="bm25"),
+    lambda: likewise.ItemKNN(k=20, similarity="cosine"),
+], ids=["bm25", "cosine"])
+def test_knn_fit_reports_progress_in_slices_with_the_same_neighbours(make, capsys, caplog):
+    data = likewise.datasets.movielens("100k").as_implicit()
+    plain = make().fit(data).neighbors_
+    with caplog.at_level(logging.DEBUG, logger="likewise"), likewise.progress(True):
+        shown = make().fit(data).neighbors_
+    assert "ItemKNN fit" in capsys.readouterr().err  # the tqdm bar
+    assert sum("slice" in r.getMessage() for r in caplog.records) >= 20
+    assert (plain != shown).nnz == 0
+    np.testing.assert_array_equal(plain.indptr, shown.indptr)
+    np.testing.assert_array_equal(plain.indices, shown.indices)

@@ -29,6 +29,7 @@ from .._params import Choice, Float, Int
 from ..errors import ConfigError, UnknownItemError, UnknownUserError
 from . import _knn_kernels as K
 from ._persistence import check_state
+from ._progress import fit_steps, progress_enabled
 from ._retrieval import ItemSets, Request, retrieve
 from ._weighting import bm25_weights
 from .base import Recommendations, Recommender, _check_n, numba_threads
@@ -83,8 +84,12 @@ def _csr_parts(m: sp.csr_matrix, values: np.ndarray | None = None):
 
 def _top_k_rows(q_indptr, q_indices, q_vals, q_self, t_indptr, t_indices, t_vals, sizes,
                 n_rows: int, metric: int, k: int, min_support: int = 1,
-                shrinkage: float = 0.0):
-    """Run the similarity kernel; returns (idx, sim, cnt), rows sorted by neighbour index."""
+                shrinkage: float = 0.0, owner: object = None):
+    """Run the similarity kernel; returns (idx, sim, cnt), rows sorted by neighbour index.
+
+    With progress on (``likewise.set_progress``) and an ``owner`` (the fitting model), the
+    rows go through the kernel in slices so the bar can move; rows are independent, so
+    the result is the same."""
     q_indptr = np.asarray(q_indptr, dtype=np.int64)
     q_indices = np.asarray(q_indices, dtype=np.int32)
     t_indptr = np.asarray(t_indptr, dtype=np.int64)
@@ -97,13 +102,27 @@ def _top_k_rows(q_indptr, q_indices, q_vals, q_self, t_indptr, t_indices, t_vals
     out_idx = np.full((nq, k), -1, dtype=np.int32)
     out_sim = np.zeros((nq, k), dtype=np.float32)
     out_cnt = np.zeros(nq, dtype=np.int64)
-    if nq:
-        with _threads(nq):
-            K.rows_top_k(K.chunk_bounds(nq, 32), q_indptr, q_indices, q_vals,
-                         np.asarray(q_self, dtype=np.int64), t_indptr, t_indices, t_vals,
-                         np.asarray(sizes, dtype=np.int64), n_rows, metric, int(min_support),
-                         float(shrinkage), k, out_idx, out_sim, out_cnt)
+    if not nq:
+        return out_idx, out_sim, out_cnt
+    q_self = np.asarray(q_self, dtype=np.int64)
+    sizes = np.asarray(sizes, dtype=np.int64)
+    slices = _PROGRESS_SLICES if owner is not None and nq >= 4 * _PROGRESS_SLICES \
+        and progress_enabled() else 1
+    bounds = np.linspace(0, nq, slices + 1).astype(np.int64)
+    steps = fit_steps(owner, slices, unit="slice") if slices > 1 else range(1)
+    with _threads(nq):
+        for step in steps:
+            lo, hi = int(bounds[step]), int(bounds[step + 1])
+            # q_indptr keeps absolute offsets into q_indices, so a slice needs no rebasing
+            K.rows_top_k(K.chunk_bounds(hi - lo, 32), q_indptr[lo:hi + 1], q_indices, q_vals,
+                         q_self[lo:hi], t_indptr, t_indices, t_vals, sizes, n_rows, metric,
+                         int(min_support), float(shrinkage), k, out_idx[lo:hi],
+                         out_sim[lo:hi], out_cnt[lo:hi])
     return out_idx, out_sim, out_cnt
+
+
+#: slices of a kNN fit's rows when a progress bar is shown
+_PROGRESS_SLICES = 20
 
 
 def _to_csr(idx, sim, cnt, n_cols: int) -> sp.csr_matrix:
@@ -262,7 +281,8 @@ class _Neighborhood(Recommender):
             return
         self.dense_similarity_ = None
         idx, s, cnt = _top_k_rows(qi, qx, qv, np.arange(n_x), ti, tx, tv, counts, n_x,
-                                  _EXPLICIT_METRIC[sim], keep, min_support, self.shrinkage_)
+                                  _EXPLICIT_METRIC[sim], keep, min_support, self.shrinkage_,
+                                  owner=self)
         self.neighbors_ = _to_csr(idx, s, cnt, n_x)
 
     def _fit_implicit(self, matrix: sp.csr_matrix) -> None:
@@ -812,7 +832,7 @@ class ItemKNN(_Neighborhood):
         metric = K.JACCARD if self.similarity_ == "jaccard" else K.DOT
         idx, s, cnt = _top_k_rows(qi, qx, qv, np.arange(n_items), ti, tx, tv,
                                   np.diff(x_mat.indptr), n_items, metric, self.k,
-                                  self.min_support)
+                                  self.min_support, owner=self)
         self.neighbors_ = _to_csr(idx, s, cnt, n_items)
 
     def _score_implicit(self, user_idx):
