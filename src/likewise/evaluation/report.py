@@ -372,8 +372,9 @@ _CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;
 max-width:1100px;color:#222;padding:0 1em;font-size:16px;line-height:1.45}
 h1{font-size:1.6em}h2{font-size:1.25em;margin-top:1.6em;border-bottom:1px solid #ddd}
-table{border-collapse:collapse;font-size:.95em;margin:.5em 0}
-th,td{border:1px solid #ddd;padding:.3em .6em;text-align:right}
+table{border-collapse:collapse;font-size:.85em;margin:.5em 0;display:block;max-width:100%;
+overflow-x:auto}
+th,td{border:1px solid #ddd;padding:.25em .45em;text-align:right}
 th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}
 tr.best td{background:#eef7ee;font-weight:600}
 table.text td{text-align:left}
