@@ -71,7 +71,12 @@ def _load_array(path: str, what: str):
                    "(a previous likewise index is always replaced).")
 def build(vectors: str, out: str, ids_path: str | None, metric: str, backend: str,
           params: tuple[str, ...], force: bool) -> None:
-    """Build an index from VECTORS (.npy, .csv or whitespace text, one vector per row)."""
+    """Build an index from VECTORS (.npy, .csv or whitespace text, one vector per row).
+
+    OUT_DIR ending in .ann with --backend annoy writes a plain Annoy file that other
+    programs open (plus OUT.ids.csv mapping each item position to its id) instead of a
+    likewise index folder.
+    """
     import numpy as np
 
     from .. import index as lw_index
@@ -89,8 +94,12 @@ def build(vectors: str, out: str, ids_path: str | None, metric: str, backend: st
                 ids = ids.astype(np.int64)
         else:
             raise DataError("ids file not found", path=p)
+    plain_annoy = Path(out).suffix == ".ann"
+    if plain_annoy and backend != "annoy":
+        raise click.BadParameter(f"a .ann file is an Annoy index; add --backend annoy (got "
+                                 f"{backend!r}) or give a folder", param_hint="OUT_DIR")
     idx = lw_index.build(x, ids=ids, metric=metric, backend=backend, **_parse_params(params))
-    path = idx.save(out, overwrite=force)
+    path = idx.export(out, overwrite=force) if plain_annoy else idx.save(out, overwrite=force)
     click.echo(f"built {backend} index of {len(idx)} vectors ({idx.dim} dims, {metric}) "
                f"-> {path}")
 

@@ -17,13 +17,14 @@ in C++ with the GIL released, spread over a few Python threads.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
 from .._params import Int
-from ..errors import require
+from ..errors import ConfigError, require
 from .base import Index, augment_for_mips, augment_query, sort_rows
 
 __all__ = ["AnnoyIndex"]
@@ -31,6 +32,14 @@ __all__ = ["AnnoyIndex"]
 
 def _annoy():
     return require("annoy", "ann", "the annoy index backend")
+
+
+def _csv_field(value: Any) -> str:
+    """One CSV field: quoted (doubling quotes) when it holds a comma, quote or newline."""
+    text = str(value)
+    if any(c in text for c in ',"\n\r'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
 
 
 class AnnoyIndex(Index):
@@ -110,6 +119,67 @@ class AnnoyIndex(Index):
         if self.metric == "dot":
             return vecs[:, :-1] * np.float32(self.max_norm)
         return vecs
+
+    def export(self, path: str | os.PathLike, *, ids: Any = None, id_column: str = "id",
+               overwrite: bool = False) -> Path:
+        """Write the forest as a plain Annoy file that other programs open, plus its ids.
+
+        ``annoy.AnnoyIndex(dim, "angular").load(path)`` (``"euclidean"`` for a euclidean
+        index) then answers with the same neighbours; item ``i`` of the file is position
+        ``i`` here, and ``<stem>.ids.csv`` beside it maps each position to its id.
+
+        Parameters
+        ----------
+        path : path
+            The ``.ann`` file to write (atomically).
+        ids : array-like, optional
+            The ids to write in the CSV instead of the index's own (e.g. a model's user ids
+            for an index over its user vectors).
+        id_column : str
+            Header of the id column in the CSV.
+        overwrite : bool
+            Replace existing files at ``path`` or at the CSV's path (never done otherwise:
+            they are not provably likewise's).
+
+        Returns
+        -------
+        Path
+            ``path``.
+
+        Raises
+        ------
+        UnsupportedError
+            A ``dot`` index: its stored vectors carry the norm augmentation, which another
+            program would have to apply to its queries too.
+        """
+        from .._fs import atomic_write_bytes, atomic_write_text
+        from ..errors import UnsupportedError
+
+        if self.metric == "dot":
+            raise UnsupportedError("a 'dot' Annoy index stores norm-augmented vectors (one more "
+                                   "dimension) that other programs cannot query as they are; "
+                                   "export a 'cosine' or 'euclidean' index")
+        self._check_nonempty()
+        path = Path(path)
+        ids_path = path.with_suffix(".ids.csv")
+        names = np.asarray(self.ids if ids is None else ids)
+        if len(names) != len(self):
+            raise ConfigError(f"ids has {len(names)} entries but the index holds {len(self)} "
+                              "vectors")
+        for target in (path, ids_path):
+            if target.exists() and not overwrite:
+                raise ConfigError(f"{target} exists; refusing to replace a file likewise did not "
+                                  "write (pass overwrite=True, --force on the command line)")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=f".{path.name}.", dir=path.parent) as tmp:
+            # Annoy writes to a path and then maps that file; the bytes go to the target
+            # atomically, and the index stays mapped to the (unlinked) temporary file
+            native = Path(tmp) / "export.ann"
+            self._index.save(str(native))
+            atomic_write_bytes(path, native.read_bytes())
+        rows = "\n".join(f"{i},{_csv_field(v)}" for i, v in enumerate(names.tolist()))
+        atomic_write_text(ids_path, f"position,{id_column}\n{rows}\n")
+        return path
 
     def _save_files(self, directory: Path) -> list[str]:
         self._index.save(str(directory / "index.ann"))

@@ -9,6 +9,8 @@ the neighbours' cosine similarities (similarity-weighted votes).
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -16,7 +18,7 @@ import scipy.sparse as sp
 
 from .._params import Any_, Choice, Int, RandomState, check_random_state, seed_from
 from ..data.interactions import Interactions
-from ..errors import ConfigError
+from ..errors import ConfigError, UnsupportedError
 from ._persistence import check_state
 from .base import Recommender
 
@@ -118,6 +120,25 @@ class ApproxUserKNN(Recommender):
         self.components_ = svd.components_.astype(np.float32)
         self._cache_binary = binary
         self._cache_index = self._build_index()
+
+    def export_index(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+        """Write the user index as a plain Annoy file (``backend="annoy"`` only).
+
+        ``annoy.AnnoyIndex(model.factors_dim, "angular").load(path)`` opens it; item ``i``
+        is user row ``i`` (its vector is ``model.user_vectors_[i]``), and ``<stem>.ids.csv``
+        beside it maps each row to the user id.
+
+        Examples
+        --------
+        >>> model = likewise.ApproxUserKNN(backend="annoy", n_trees=20).fit(likes)  # doctest: +SKIP
+        >>> model.export_index("users.ann")  # doctest: +SKIP
+        """
+        self._check_fitted()
+        if self.backend != "annoy":
+            raise UnsupportedError(f"export_index writes an Annoy file; this model searches with "
+                                   f"backend={self.backend!r} (fit with backend='annoy')")
+        return self._cache_index.export(path, ids=self.users_.ids, id_column="user",
+                                        overwrite=overwrite)
 
     def _build_index(self):
         from .. import index
