@@ -397,14 +397,7 @@ def dense_similarity(order, q_indptr, q_indices, q_vals, t_indptr, t_indices, t_
                 else:
                     s = _finish(metric, n, prods[x2], 0.0, 0.0, 0.0, 0.0, qsize,
                                 np.float64(sizes[x2]), min_support, shrinkage)
-                freq[x2] = 0
-                prods[x2] = 0.0
-                if need_sq:
-                    sqi[x2] = 0.0
-                    sqj[x2] = 0.0
-                if need_sum:
-                    si[x2] = 0.0
-                    sj[x2] = 0.0
+                _forget_row(x2, need_sq, need_sum, freq, prods, sqi, sqj, si, sj)
                 if s > 0:
                     out[x, x2] = s
                     out[x2, x] = s

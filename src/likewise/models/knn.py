@@ -551,6 +551,23 @@ class _Neighborhood(Recommender):
         raise NotImplementedError
 
 
+#: parameters UserKNN and ItemKNN describe the same way
+_SHARED_SPEC: dict = {
+        "min_k": Int(1, help="Fewest positive-similarity neighbours a rating estimate needs "
+                          "(else the base term)."),
+        "shrinkage": Float(0.0, none_ok=True,
+                           help="Shrink similarities by support n: sim * (n - 1) / (n - 1 + "
+                                "shrinkage) (default 100 for pearson_baseline, else 0)."),
+        "min_support": Int(1, help="Similarities of rows with fewer common items (or likes) are 0."),
+        "prediction": Choice((None,) + PREDICTIONS,
+                             help="Rating prediction rule (default baseline); explicit mode "
+                                  "only."),
+        "mode": Choice(("auto", "explicit", "implicit"),
+                       help="'auto' follows the data's kind; 'implicit' forces top-N on "
+                            "rated data."),
+}
+
+
 class UserKNN(_Neighborhood):
     """User-based k-nearest-neighbours ("users who agree with you liked...").
 
@@ -601,21 +618,10 @@ class UserKNN(_Neighborhood):
     _param_spec: ClassVar[dict] = {
         "k": Int(1, help="Neighbours used per prediction (explicit) or per user (implicit "
                          "votes)."),
-        "min_k": Int(1, help="Fewest positive-similarity neighbours a rating estimate needs "
-                          "(else the base term)."),
+        **_SHARED_SPEC,
         "similarity": Choice((None,) + EXPLICIT_SIMILARITIES,
                              help="Default: pearson_baseline for ratings, jaccard for implicit "
                                   "data."),
-        "shrinkage": Float(0.0, none_ok=True,
-                           help="Shrink similarities by support n: sim * (n - 1) / (n - 1 + "
-                                "shrinkage) (default 100 for pearson_baseline, else 0)."),
-        "min_support": Int(1, help="Similarities of rows with fewer common items (or likes) are 0."),
-        "prediction": Choice((None,) + PREDICTIONS,
-                             help="Rating prediction rule (default baseline); explicit mode "
-                                  "only."),
-        "mode": Choice(("auto", "explicit", "implicit"),
-                       help="'auto' follows the data's kind; 'implicit' forces top-N on "
-                            "rated data."),
         "max_neighbors": Int(1, none_ok=True,
                              help="Neighbours stored per user in explicit mode (default: all "
                                   "up to 4,096 users, else max(5k, 200))."),
@@ -783,21 +789,10 @@ class ItemKNN(_Neighborhood):
     _param_spec: ClassVar[dict] = {
         "k": Int(1, help="Explicit: neighbours per prediction; implicit: neighbours kept per "
                          "item."),
-        "min_k": Int(1, help="Fewest positive-similarity neighbours a rating estimate needs "
-                          "(else the base term)."),
+        **_SHARED_SPEC,
         "similarity": Choice((None,) + EXPLICIT_SIMILARITIES + ("bm25", "tfidf"),
                              help="Default: pearson_baseline for ratings, bm25 for implicit "
                                   "data."),
-        "shrinkage": Float(0.0, none_ok=True,
-                           help="Shrink similarities by support n: sim * (n - 1) / (n - 1 + "
-                                "shrinkage) (default 100 for pearson_baseline, else 0)."),
-        "min_support": Int(1, help="Similarities of rows with fewer common items (or likes) are 0."),
-        "prediction": Choice((None,) + PREDICTIONS,
-                             help="Rating prediction rule (default baseline); explicit mode "
-                                  "only."),
-        "mode": Choice(("auto", "explicit", "implicit"),
-                       help="'auto' follows the data's kind; 'implicit' forces top-N on "
-                            "rated data."),
         "max_neighbors": Int(1, none_ok=True,
                              help="Neighbours stored per item in explicit mode (default: all "
                                   "up to 4,096 items, else max(5k, 200))."),
